@@ -62,8 +62,10 @@ class PrunableLayer:
     consumer : str or None
         Name of the next ``Linear``/``Conv2d`` that reads this layer's output.
     rank_one : bool
-        True when the consumer is an ``nn.Linear`` reading the masked tensor directly, so the
-        batched engine can use the rank-1 update ``z' = z - h_j W[:, j]``.
+        True when the consumer reads the masked tensor directly and is linear in it (an
+        ``nn.Linear``, or an ungrouped zero-padded ``nn.Conv2d``), so the batched engine can
+        update the consumer's output instead of recomputing it: ``z' = z - h_j W[:, j]``, or
+        for a conv the single-channel convolution of the change.
     """
 
     name: str
@@ -234,8 +236,10 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
         consumer = calls[consumer_index] if consumer_index is not None else None
         out = calls[end].output
         n_units = call.module.out_features if isinstance(call.module, nn.Linear) else call.module.out_channels
-        rank_one = (consumer is not None and isinstance(consumer.module, nn.Linear)
-                    and consumer.input is out and out.dim() == 2)
+        rank_one = consumer is not None and consumer.input is out and (
+            (isinstance(consumer.module, nn.Linear) and out.dim() == 2)
+            or (isinstance(consumer.module, nn.Conv2d) and consumer.module.groups == 1
+                and consumer.module.padding_mode == "zeros"))
         result.append(PrunableLayer(
             name=call.name, module=call.module, n_units=n_units, offset=offset,
             mask_point=calls[end].name, mask_shape=tuple(out.shape[1:]),

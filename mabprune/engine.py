@@ -11,7 +11,9 @@ Two engines give the same numbers (a test holds them to 1e-5):
     downstream. When the next layer is an ``nn.Linear`` reading the masked tensor, its output
     for a masked variant is the rank-1 update ``z' = z − h_j W[:, j]`` of the unmasked output,
     so that layer's matrix product is not repeated. A sample whose unit already outputs the
-    fill value (zero after a ReLU) has ΔL exactly 0 and is skipped.
+    fill value (zero after a ReLU) has ΔL exactly 0 and is skipped. For an ``nn.Sequential``
+    the prefix runs once per layer and each chunk of variants runs only the slice after the
+    hook point; any other model gets the variants appended to its batch by a forward hook.
 
 Both run in eval mode (no dropout, BatchNorm running statistics) under ``torch.no_grad``.
 """
@@ -132,9 +134,11 @@ class BatchedEngine(Engine):
     Parameters
     ----------
     max_rows : int, optional
-        Upper bound on the masked-variant rows pushed through the downstream layers at once
-        (the chunk size K times the batch, less the skipped samples). Smaller stays in cache on
-        a CPU; larger fills a GPU. Default: 4,096 on CPU, 65,536 on CUDA.
+        Upper bound on the masked-variant rows (sample, arm) pushed through the downstream
+        layers at once; skipped samples do not count. By default it is set per layer so that a
+        chunk's tensor at the hook point holds about 2**21 elements on a CPU (8 MB in float32:
+        2,048 rows of a 1,024-wide layer, the best of 256–8,192 rows in ``benchmarks/``) and
+        2**26 on CUDA.
     """
 
     name = "batched"
@@ -149,60 +153,123 @@ class BatchedEngine(Engine):
         arm_ids = np.asarray(arm_ids, dtype=np.int64)
         out = np.empty(len(arm_ids))
         layer_index, units = self.arms.locate(arm_ids)
-        max_rows = self.max_rows or (65536 if X.is_cuda else 4096)
-        chunk = max(1, max_rows // max(1, len(X)))
+        budget = 2 ** 26 if X.is_cuda else 2 ** 21
         with _EvalMode(self.model):
             for li in np.unique(layer_index):
                 where = np.flatnonzero(layer_index == li)
-                for start in range(0, len(where), chunk):
-                    sel = where[start:start + chunk]
-                    out[sel] = self._pull_layer(self.arms.layers[li], units[sel], X, y)
+                layer = self.arms.layers[li]
+                max_rows = self.max_rows or max(1, budget // self._row_size(layer))
+                split = _sequential_split(self.model, layer)
+                if split is None:
+                    out[where] = self._pull_with_hooks(layer, units[where], X, y, max_rows)
+                else:
+                    out[where] = self._pull_sliced(layer, units[where], X, y, max_rows, *split)
         return out
 
-    def _pull_layer(self, layer: PrunableLayer, units: np.ndarray, X, y) -> np.ndarray:
-        """ΔL of several units of one layer in a single forward pass."""
-        device = X.device
-        units_t = torch.as_tensor(units, device=device)
+    def _variants(self, layer: PrunableLayer, h: torch.Tensor, units_t: torch.Tensor):
+        """Rows (sample, arm) whose masked value differs from ``h``, and the change there."""
         fill = self.fill.get(layer.name)
-        state: dict = {}
+        hu = h[:, units_t]                                               # (B, K, ...)
+        target = torch.zeros_like(hu) if fill is None else fill[units_t].unsqueeze(0).expand_as(hu)
+        delta = target - hu                                              # masked minus unmasked
+        active = delta.reshape(h.shape[0], len(units_t), -1).ne(0).any(-1)   # (B, K)
+        b_idx, k_idx = active.nonzero(as_tuple=True)
+        return b_idx, k_idx, delta[b_idx, k_idx]
 
-        def expand(h: torch.Tensor):
-            """Rows (sample, arm) whose masked value differs from h, and the change."""
-            B = h.shape[0]
-            hu = h[:, units_t]                                   # (B, K, ...)
-            target = torch.zeros_like(hu) if fill is None else fill[units_t].unsqueeze(0).expand_as(hu)
-            delta = target - hu                                  # masked minus unmasked
-            active = delta.reshape(B, len(units), -1).ne(0).any(-1)  # (B, K)
-            b_idx, k_idx = active.nonzero(as_tuple=True)
-            state.update(b_idx=b_idx, k_idx=k_idx)
-            return b_idx, k_idx, delta[b_idx, k_idx]
-
+    def _apply(self, layer: PrunableLayer, h, z, units_t, b_idx, k_idx, dh, weight_t):
+        """The masked variants' tensor at the hook point (consumer output or mask point)."""
+        if layer.rank_one and weight_t is not None:
+            # z' = z + (masked − unmasked)_j · W[:, j]: the consumer's output of each variant.
+            return torch.addcmul(z[b_idx], dh.unsqueeze(1), weight_t[units_t[k_idx]])
         if layer.rank_one:
-            weight = self.arms.modules[layer.consumer].weight     # (m, n)
+            # A conv is linear too: its output changes by the change of channel j convolved
+            # with the filters' slice for input channel j (one small conv per arm).
+            conv = self.arms.modules[layer.consumer]
+            z_var = z[b_idx].clone()
+            for k in torch.unique(k_idx).tolist():
+                rows = torch.nonzero(k_idx == k).squeeze(1)
+                j = int(units_t[k])
+                z_var[rows] += F.conv2d(dh[rows].unsqueeze(1), conv.weight[:, j:j + 1], None,
+                                        conv.stride, conv.padding, conv.dilation)
+            return z_var
+        h_var = h[b_idx].clone()
+        h_var[torch.arange(len(b_idx), device=h.device), units_t[k_idx]] += dh
+        return h_var
 
-            def hook(module, inputs, z):
-                b_idx, k_idx, dh = expand(inputs[0])
-                # z' = z + (masked − unmasked)_j * W[:, j]: the consumer's output for each variant.
-                z_var = z[b_idx] + dh.unsqueeze(1) * weight[:, units_t[k_idx]].T
-                return torch.cat([z, z_var])
-            handle = self.arms.modules[layer.consumer].register_forward_hook(hook)
-        else:
-            def hook(module, inputs, h):
-                b_idx, k_idx, dh = expand(h)
-                h_var = h[b_idx].clone()
-                h_var[torch.arange(len(b_idx), device=device), units_t[k_idx]] += dh
-                return torch.cat([h, h_var])
-            handle = self.arms.modules[layer.mask_point].register_forward_hook(hook)
-        try:
-            outputs = self.model(X)
-        finally:
-            handle.remove()
-        B = len(X)
-        b_idx, k_idx = state["b_idx"], state["k_idx"]
-        losses = self._check_loss(self.loss(outputs, torch.cat([y, y[b_idx]])), B + len(b_idx))
-        diff = (losses[B:] - losses[:B][b_idx]).double()
-        delta_l = torch.zeros(len(units), dtype=torch.float64, device=device).index_add_(0, k_idx, diff)
-        return (delta_l / B).cpu().numpy()
+    def _row_size(self, layer: PrunableLayer) -> int:
+        """Elements per variant row at the hook point (the widest tensor a chunk builds)."""
+        consumer = self.arms.modules.get(layer.consumer) if layer.consumer else None
+        size = int(np.prod(layer.mask_shape))
+        if layer.rank_one and isinstance(consumer, nn.Linear):
+            return max(size, consumer.out_features)
+        if layer.rank_one:  # a conv consumer: its output per sample
+            return max(size, size // layer.n_units * consumer.out_channels)
+        return size
+
+    def _weight_t(self, layer: PrunableLayer):
+        # W[:, j] as contiguous rows, so gathering one per variant reads memory in order.
+        consumer = self.arms.modules[layer.consumer] if layer.consumer else None
+        return consumer.weight.t().contiguous() if layer.rank_one and isinstance(consumer, nn.Linear) else None
+
+    def _pull_sliced(self, layer, units, X, y, max_rows, prefix, hook_module, downstream):
+        """Sequential models: the prefix runs once, each chunk runs only the layers after it."""
+        units_t = torch.as_tensor(units, device=X.device)
+        h = prefix(X)
+        z = hook_module(h) if layer.rank_one else None
+        base = self._check_loss(self.loss(downstream(z if layer.rank_one else h), y), len(X))
+        b_all, k_all, d_all = self._variants(layer, h, units_t)
+        weight_t = self._weight_t(layer)
+        delta_l = torch.zeros(len(units), dtype=torch.float64, device=X.device)
+        # Chunks of at most max_rows variant rows (rows are ordered by sample, then arm).
+        for start in range(0, len(b_all), max_rows):
+            b_idx, k_idx, dh = b_all[start:start + max_rows], k_all[start:start + max_rows], d_all[start:start + max_rows]
+            out = downstream(self._apply(layer, h, z, units_t, b_idx, k_idx, dh, weight_t))
+            losses = self._check_loss(self.loss(out, y[b_idx]), len(b_idx))
+            delta_l.index_add_(0, k_idx, (losses - base[b_idx]).double())
+        return (delta_l / len(X)).cpu().numpy()
+
+    def _pull_with_hooks(self, layer, units, X, y, max_rows) -> np.ndarray:
+        """Any model: a hook at the hook point appends the variants to the batch."""
+        chunk = max(1, max_rows // max(1, len(X)))
+        out = np.empty(len(units))
+        weight_t = self._weight_t(layer)
+        for start in range(0, len(units), chunk):
+            units_t = torch.as_tensor(units[start:start + chunk], device=X.device)
+            state: dict = {}
+
+            def hook(module, inputs, output):
+                h = inputs[0] if layer.rank_one else output
+                b_idx, k_idx, dh = self._variants(layer, h, units_t)
+                state.update(b_idx=b_idx, k_idx=k_idx)
+                return torch.cat([output, self._apply(layer, h, output, units_t, b_idx, k_idx, dh, weight_t)])
+
+            name = layer.consumer if layer.rank_one else layer.mask_point
+            handle = self.arms.modules[name].register_forward_hook(hook)
+            try:
+                outputs = self.model(X)
+            finally:
+                handle.remove()
+            B, b_idx, k_idx = len(X), state["b_idx"], state["k_idx"]
+            losses = self._check_loss(self.loss(outputs, torch.cat([y, y[b_idx]])), B + len(b_idx))
+            diff = (losses[B:] - losses[:B][b_idx]).double()
+            delta_l = torch.zeros(len(units_t), dtype=torch.float64, device=X.device).index_add_(0, k_idx, diff)
+            out[start:start + chunk] = (delta_l / B).cpu().numpy()
+        return out
+
+
+def _sequential_split(model: nn.Module, layer: PrunableLayer):
+    """``(prefix, hook_module, downstream)`` when the hook point is a top-level child of an
+    ``nn.Sequential``; None otherwise (the engine then uses hooks)."""
+    if not isinstance(model, nn.Sequential):
+        return None
+    names = [name for name, _ in model.named_children()]
+    target = layer.consumer if layer.rank_one else layer.mask_point
+    if target not in names:
+        return None
+    i = names.index(target)
+    if layer.rank_one:
+        return model[:i], model[i], model[i + 1:]
+    return model[:i + 1], None, model[i + 1:]
 
 
 def make_engine(name: str, model: nn.Module, arms: ArmSet, **kwargs) -> Engine:
