@@ -1,0 +1,150 @@
+"""The book's frame: _config.yml and _toc.yml are consistent with the files in the repository."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+EXECUTED = "book/executed/"
+
+
+def _load(name: str) -> dict:
+    data = yaml.safe_load((REPO / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{name} is not a YAML mapping"
+    return data
+
+
+def _toc_files(entry) -> list[str]:
+    """Every `file:` of a jb-book table of contents, in order (root first)."""
+    files = []
+    if isinstance(entry, dict):
+        if "root" in entry:
+            files.append(entry["root"])
+        if "file" in entry:
+            files.append(entry["file"])
+        for key in ("parts", "chapters", "sections"):
+            for child in entry.get(key) or []:
+                files.extend(_toc_files(child))
+    return files
+
+
+def _strip_suffix(path: str) -> str:
+    return re.sub(r"\.(md|ipynb)$", "", path)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return _load("_config.yml")
+
+
+@pytest.fixture(scope="module")
+def toc() -> dict:
+    return _load("_toc.yml")
+
+
+def test_toc_format_and_root(toc):
+    assert toc.get("format") == "jb-book"
+    assert _strip_suffix(toc["root"]) == "book/intro"
+
+
+def test_every_toc_entry_has_a_source(toc):
+    files = [_strip_suffix(f) for f in _toc_files(toc)]
+    assert len(files) == len(set(files)), "a page is listed twice in _toc.yml"
+    missing = []
+    for entry in files:
+        if entry.startswith(EXECUTED):
+            # Written by papermill from notebooks/<name>.ipynb before the build.
+            source = NOTEBOOKS / (entry[len(EXECUTED):] + ".ipynb")
+        else:
+            source = REPO / (entry + ".md")
+        if not source.is_file():
+            missing.append(f"{entry} -> {source.relative_to(REPO)}")
+    assert not missing, "toc entries without a source: " + "; ".join(missing)
+
+
+def test_toc_lists_the_required_chapters(toc):
+    files = {_strip_suffix(f) for f in _toc_files(toc)}
+    required = {"book/intro", "book/method", "book/rerun", "book/api", "book/references",
+                "book/executed/performance", "book/executed/environment"}
+    assert required <= files, f"missing from _toc.yml: {sorted(required - files)}"
+
+
+def test_notebook_sources_are_clean_and_parametrised():
+    sources = sorted(NOTEBOOKS.glob("*.ipynb"))
+    assert sources, "no notebook sources in notebooks/"
+    problems = []
+    for path in sources:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        name = path.name
+        if nb.get("nbformat") != 4:
+            problems.append(f"{name}: nbformat {nb.get('nbformat')}, expected 4")
+        kernel = nb.get("metadata", {}).get("kernelspec", {}).get("name")
+        if kernel != "python3":
+            problems.append(f"{name}: kernel {kernel!r}, expected 'python3'")
+        tagged = 0
+        for i, cell in enumerate(nb.get("cells", [])):
+            if cell.get("cell_type") == "code":
+                if cell.get("outputs"):
+                    problems.append(f"{name}: cell {i} has outputs")
+                if cell.get("execution_count") is not None:
+                    problems.append(f"{name}: cell {i} has an execution count")
+            if "parameters" in (cell.get("metadata", {}).get("tags") or []):
+                tagged += 1
+                if cell.get("cell_type") != "code":
+                    problems.append(f"{name}: the 'parameters' cell {i} is not a code cell")
+        if tagged != 1:
+            problems.append(f"{name}: {tagged} cells tagged 'parameters', expected exactly 1")
+    assert not problems, "\n".join(problems)
+
+
+def test_notebooks_are_not_executed_by_the_book(config):
+    mode = config.get("execute", {}).get("execute_notebooks")
+    # YAML 1.1 reads a bare `off` as False; jupyter-book treats both as "off".
+    assert mode in ("off", False), f"execute_notebooks is {mode!r}; papermill executes notebooks"
+
+
+def test_build_scope(config):
+    assert config.get("only_build_toc_files") is True
+    excluded = set(config.get("exclude_patterns") or [])
+    for folder in (".venv", "_build", "notebooks", "results", "benchmarks", "data", "tests",
+                   "mabprune", "README.md"):
+        assert folder in excluded, f"{folder} is not in exclude_patterns"
+
+
+def test_extensions_and_bibliography(config):
+    extensions = set(config.get("sphinx", {}).get("extra_extensions") or [])
+    assert {"sphinx.ext.autodoc", "sphinx.ext.napoleon"} <= extensions
+    bibfiles = config.get("bibtex_bibfiles") or []
+    assert bibfiles, "no bibtex_bibfiles"
+    for bib in bibfiles:
+        assert (REPO / bib).is_file(), f"missing bibliography {bib}"
+
+
+def test_cited_keys_exist(config):
+    keys = set()
+    for bib in config.get("bibtex_bibfiles") or []:
+        keys |= set(re.findall(r"@\w+\{([^,\s]+),", (REPO / bib).read_text(encoding="utf-8")))
+    cited = set()
+    for page in (REPO / "book").glob("*.md"):
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", page.read_text(encoding="utf-8")):
+            cited |= {key.strip() for key in group.split(",")}
+    assert cited, "no citations in the prose pages"
+    assert cited <= keys, f"cited but not in the bibliography: {sorted(cited - keys)}"
+
+
+def test_jupyter_book_pinned_below_2():
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = next((d for d in deps if re.match(r"jupyter[-_]book\b", d, re.I)), None)
+    assert spec is not None, "jupyter-book is not a dependency"
+    assert "<2" in spec.replace(" ", ""), f"jupyter-book must be pinned below 2: {spec!r}"
+    lock = (REPO / "requirements.lock").read_text()
+    match = re.search(r"^jupyter[-_]book==(\d+)\.", lock, re.M | re.I)
+    assert match and int(match.group(1)) < 2, "requirements.lock must pin jupyter-book 1.x"
