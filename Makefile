@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Records profile for the book: quick (embedded data) until results/standard covers its grid.
-PROFILE ?= $(shell test -f results/standard/COMPLETE && echo standard || echo quick)
+# Records profile for the book: standard when the records in results/standard cover the whole
+# standard grid (every run present with status ok), else quick (embedded data). Recursively
+# expanded, so it is evaluated inside the recipes, after the virtual environment exists.
+PROFILE ?= $(shell $(PY) -m mabprune default-profile 2>/dev/null || echo quick)
 # The data root: MABPRUNE_DATA if set, else DATA=..., else the project's data/ cache.
 DATA ?= $(or $(MABPRUNE_DATA),$(CURDIR)/data)
 export MABPRUNE_DATA := $(abspath $(DATA))
@@ -28,7 +30,7 @@ test: $(STAMP)
 
 # Execute every notebook with papermill into book/executed/, then build the HTML.
 notebooks: $(STAMP)
-	$(PY) -m mabprune.cli book-notebooks --profile $(PROFILE)
+	$(PY) -m mabprune book-notebooks --profile $(PROFILE)
 
 book: notebooks
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going

@@ -7,3 +7,7 @@ the validation split, and feeds a bandit policy that learns which units are safe
 """
 
 __version__ = "0.1.0"
+
+from .prune import METHODS, PruneResult, prune  # noqa: E402  (the public entry point)
+
+__all__ = ["prune", "PruneResult", "METHODS", "__version__"]

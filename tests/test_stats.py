@@ -1,8 +1,7 @@
-"""Tests of mabprune.stats: Demšar's worked example, the tests' consistency, plots, claims."""
+"""Tests of mabprune.stats: Demšar's worked example, the tests' consistency, plots."""
 
 from __future__ import annotations
 
-import dataclasses
 import doctest
 import math
 import warnings
@@ -19,8 +18,8 @@ from scipy import stats as ss  # noqa: E402
 
 import mabprune.stats as ms  # noqa: E402
 from mabprune.stats import (  # noqa: E402
-    BASELINES, MAB_POLICIES, REGRESSORS, compare, demsar_friedman,
-    nemenyi_critical_difference, plot_critical_difference, plot_pvalues, scoreboard)
+    compare, demsar_friedman, nemenyi_critical_difference, plot_critical_difference,
+    plot_pvalues)
 
 # Demšar (2006), Table 6: AUC of four C4.5 variants on 14 datasets.
 DEMSAR_METHODS = ["C4.5", "C4.5+m", "C4.5+cf", "C4.5+m+cf"]
@@ -289,8 +288,6 @@ def test_bad_scores(scores, message):
 def test_bad_alpha(alpha):
     with pytest.raises(ValueError, match="alpha must be a number in"):
         compare(OK, alpha=alpha)
-    with pytest.raises(ValueError, match="alpha must be a number in"):
-        scoreboard({}, alpha=alpha)
 
 
 def test_bad_arguments(demsar_05):
@@ -352,128 +349,6 @@ def test_plot_pvalues(demsar_10, tmp_path, test):
     assert len(fig.axes) == 2  # the heatmap and its colour bar
     fig.savefig(tmp_path / f"{test}.png")
     assert (tmp_path / f"{test}.png").stat().st_size > 1000
-
-
-# --- the claims scoreboard ---------------------------------------------------------------
-
-def _table(quality: dict[str, float], *, n: int, seed: int, error: bool = False) -> pd.DataFrame:
-    """Scores with per-method quality levels 0.01 apart, dataset offsets and small noise."""
-    rng = np.random.default_rng(seed)
-    level = np.array(list(quality.values())) * 0.01
-    values = rng.uniform(0.6, 0.8, size=(n, 1)) + level + rng.normal(0, 0.003, (n, len(level)))
-    return pd.DataFrame(1 - values if error else values, columns=list(quality),
-                        index=[f"d{i}" for i in range(n)])
-
-
-def _families(ucb1_best: bool, n: int = 30) -> dict[str, ms.Comparison]:
-    if ucb1_best:  # ucb1 > thompson > other policies > baselines > regressors
-        policies = {"ucb1": 30, "thompson": 29, "hedge": 28, "softmax": 27, "exp3": 26,
-                    "epsilon_greedy": 25}
-        baselines = dict(zip(BASELINES, [20, 19, 18, 17, 16]))
-    else:  # baselines > other policies > thompson > ucb1 (worst)
-        policies = {"hedge": 28, "softmax": 27, "exp3": 26, "epsilon_greedy": 25,
-                    "thompson": 24, "ucb1": 0}
-        baselines = dict(zip(BASELINES, [40, 39, 38, 37, 36]))
-    regressors = dict(zip(REGRESSORS, range(10, 1, -1) if ucb1_best else range(50, 41, -1)))
-    nets = {**policies, **baselines}
-    return {
-        "tabular_classification": compare(_table(nets, n=n, seed=1)),
-        "tabular_regression": compare(_table({**nets, **regressors}, n=n, seed=2, error=True),
-                                      higher_is_better=False),
-        "deep_learning": compare(_table(nets, n=n, seed=3)),
-    }
-
-
-def _costs(prune_per_train: float) -> pd.DataFrame:
-    rows = [{"method": m, "prune_time_s": prune_per_train * 10.0 * (1 + 0.1 * i),
-             "train_time_s": 10.0, "pulls": 500 + i} for i in range(3) for m in MAB_POLICIES]
-    rows += [{"method": m, "prune_time_s": 0.2, "train_time_s": 10.0, "pulls": 0}
-             for m in ("magnitude", "activation_variation")]
-    return pd.DataFrame(rows)
-
-
-@pytest.fixture(scope="module")
-def best():
-    return _families(ucb1_best=True)
-
-
-@pytest.fixture(scope="module")
-def worst():
-    return _families(ucb1_best=False)
-
-
-def test_scoreboard_when_ucb1_is_clearly_best(best):
-    board = scoreboard(best, costs=_costs(2.0))
-    assert list(board.index) == [f"C{i}" for i in range(1, 11)]
-    assert list(board.columns) == ["family", "claim", "evidence", "verdict"]
-    assert board["verdict"].eq("holds").all(), board[["evidence", "verdict"]].to_string()
-    assert board.loc["C1", "family"] == "all" and board.loc["C6", "family"] == "deep_learning"
-    assert "tabular_regression: p = " in board.loc["C1", "evidence"]
-    assert "significant" in board.loc["C3", "evidence"]
-    assert board.loc["C5", "evidence"].startswith("competitive with 9/9 regressors")
-    # Mean ranks 1..6 for the policies, 7 for none, CD 2.76 (k = 11, N = 30): four beat it.
-    assert board.loc["C7", "evidence"].startswith("4/6 policies significantly better than none")
-    assert "ucb1 (p = " in board.loc["C7", "evidence"]
-    assert "ratio 2.2" in board.loc["C10", "evidence"] and "ucb1 " in board.loc["C10", "evidence"]
-
-
-def test_scoreboard_when_ucb1_is_clearly_worst(worst):
-    board = scoreboard(worst, costs=_costs(50.0))
-    assert board.loc["C1", "verdict"] == "holds"  # the methods still differ
-    for claim in ["C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"]:
-        assert board.loc[claim, "verdict"] == "does not hold", claim
-    assert board.loc["C5", "evidence"].startswith("competitive with 0/9 regressors")
-    assert "significantly worse than 9" in board.loc["C5", "evidence"]
-
-
-def test_scoreboard_missing_family_and_methods(best):
-    partial = {k: v for k, v in best.items() if k != "deep_learning"}
-    board = scoreboard(partial)
-    for claim in ["C6", "C7", "C8", "C9"]:
-        assert board.loc[claim, "verdict"] == "not enough data"
-        assert board.loc[claim, "evidence"] == "no deep_learning comparison"
-    assert board.loc["C1", "verdict"] == "holds"  # over the families present
-    assert "no deep_learning comparison" in board.loc["C1", "evidence"]
-    assert board.loc["C10", ["evidence", "verdict"]].tolist() == ["no costs table",
-                                                                  "not enough data"]
-    assert scoreboard({})["verdict"].eq("not enough data").all()
-
-    cls = best["tabular_classification"]
-    reg = best["tabular_regression"]
-    fewer = {"tabular_classification": compare(cls.scores.drop(columns=["none", "exp3"])),
-             "tabular_regression": compare(reg.scores[["ucb1", "linear", "ridge"]],
-                                           higher_is_better=False),
-             "deep_learning": dataclasses.replace(best["deep_learning"], n_datasets=1)}
-    board = scoreboard(fewer, costs=_costs(1.0).query("method == 'magnitude'"))
-    assert board["verdict"].drop("C1").eq("not enough data").all(), board.to_string()
-    assert board.loc["C1", "verdict"] == "holds"  # both tabular families still qualify
-    assert "deep_learning has 1 dataset(s); need at least 2" in board.loc["C1", "evidence"]
-    assert "lacks methods ['exp3']" in board.loc["C2", "evidence"]
-    assert "lacks methods ['none']" in board.loc["C3", "evidence"]
-    assert "2 regressor(s) ['linear', 'ridge']; need 3" in board.loc["C5", "evidence"]
-    assert "deep_learning has 1 dataset(s)" in board.loc["C7", "evidence"]
-
-
-def test_scoreboard_alpha_changes_decisions(demsar):
-    # C3's verdict is about ranks only; its evidence reports significance at the given alpha.
-    table = demsar.rename(columns={"C4.5": "none", "C4.5+m": "ucb1"})
-    for alpha, word in [(0.10, "(significant)"), (0.05, "(not significant)")]:
-        board = scoreboard({"tabular_classification": compare(table)}, alpha=alpha)
-        assert board.loc["C3", "verdict"] == "holds"
-        assert f"Nemenyi p = 0.0887 {word}" in board.loc["C3", "evidence"]
-
-
-def test_scoreboard_bad_inputs(best):
-    with pytest.raises(ValueError, match=r"unknown families \['vision'\]"):
-        scoreboard({"vision": best["deep_learning"]})
-    with pytest.raises(ValueError, match=r"comparisons\['deep_learning'\] must be a Comparison"):
-        scoreboard({"deep_learning": best["deep_learning"].scores})
-    with pytest.raises(ValueError, match="comparisons must be a dict"):
-        scoreboard([best["deep_learning"]])
-    with pytest.raises(ValueError, match=r"costs lacks columns \['pulls'\]"):
-        scoreboard(best, costs=_costs(1.0).drop(columns="pulls"))
-    with pytest.raises(ValueError, match="costs must be a DataFrame or None"):
-        scoreboard(best, costs={"method": ["ucb1"]})
 
 
 def test_docstring_examples_run():

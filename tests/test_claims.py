@@ -1,0 +1,278 @@
+"""Tests of mabprune.claims: the scoreboard's verdicts on claims C1–C10 and their evidence."""
+
+from __future__ import annotations
+
+import dataclasses
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mabprune.claims as mc
+from mabprune.claims import VERDICTS, family_name, scoreboard, verdict_counts
+from mabprune.stats import BASELINES, MAB_POLICIES, REGRESSORS, Comparison, compare
+from tests.test_stats import DEMSAR_METHODS, DEMSAR_ROWS
+
+
+@pytest.fixture(scope="module")
+def demsar() -> pd.DataFrame:
+    return pd.DataFrame.from_dict(DEMSAR_ROWS, orient="index", columns=DEMSAR_METHODS)
+
+
+def _table(quality: dict[str, float], *, n: int, seed: int, error: bool = False) -> pd.DataFrame:
+    """Scores with per-method quality levels 0.01 apart, dataset offsets and small noise."""
+    rng = np.random.default_rng(seed)
+    level = np.array(list(quality.values())) * 0.01
+    values = rng.uniform(0.6, 0.8, size=(n, 1)) + level + rng.normal(0, 0.003, (n, len(level)))
+    return pd.DataFrame(1 - values if error else values, columns=list(quality),
+                        index=[f"d{i}" for i in range(n)])
+
+
+def _families(ucb1_best: bool, n: int = 30) -> dict[str, Comparison]:
+    if ucb1_best:  # ucb1 > thompson > other policies > baselines > regressors
+        policies = {"ucb1": 30, "thompson": 29, "hedge": 28, "softmax": 27, "exp3": 26,
+                    "epsilon_greedy": 25}
+        baselines = dict(zip(BASELINES, [20, 19, 18, 17, 16]))
+    else:  # baselines > other policies > thompson > ucb1 (worst)
+        policies = {"hedge": 28, "softmax": 27, "exp3": 26, "epsilon_greedy": 25,
+                    "thompson": 24, "ucb1": 0}
+        baselines = dict(zip(BASELINES, [40, 39, 38, 37, 36]))
+    regressors = dict(zip(REGRESSORS, range(10, 1, -1) if ucb1_best else range(50, 41, -1)))
+    nets = {**policies, **baselines}
+    return {
+        "tabular_classification": compare(_table(nets, n=n, seed=1)),
+        "tabular_regression": compare(_table({**nets, **regressors}, n=n, seed=2, error=True),
+                                      higher_is_better=False),
+        "deep_learning": compare(_table(nets, n=n, seed=3)),
+    }
+
+
+def _costs(prune_per_train: float) -> pd.DataFrame:
+    rows = [{"method": m, "prune_time_s": prune_per_train * 10.0 * (1 + 0.1 * i),
+             "train_time_s": 10.0, "pulls": 500 + i} for i in range(3) for m in MAB_POLICIES]
+    rows += [{"method": m, "prune_time_s": 0.2, "train_time_s": 10.0, "pulls": 0}
+             for m in ("magnitude", "activation_variation")]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def best():
+    return _families(ucb1_best=True)
+
+
+@pytest.fixture(scope="module")
+def worst():
+    return _families(ucb1_best=False)
+
+
+def test_scoreboard_when_ucb1_is_clearly_best(best):
+    board = scoreboard(best, costs=_costs(2.0))
+    assert list(board.index) == [f"C{i}" for i in range(1, 11)]
+    assert list(board.columns) == ["family", "claim", "evidence", "verdict"]
+    assert board["verdict"].eq("holds").all(), board[["evidence", "verdict"]].to_string()
+    assert board.loc["C1", "family"] == "all" and board.loc["C6", "family"] == "deep_learning"
+    assert "tabular_regression: p = " in board.loc["C1", "evidence"]
+    assert "significant" in board.loc["C3", "evidence"]
+    assert board.loc["C5", "evidence"].startswith("competitive with 9/9 regressors")
+    # Mean ranks 1..6 for the policies, 7 for none, CD 2.76 (k = 11, N = 30): four beat it.
+    assert board.loc["C7", "evidence"].startswith("4/6 policies significantly better than none")
+    assert "ucb1 (p = " in board.loc["C7", "evidence"]
+    assert "ratio 2.2" in board.loc["C10", "evidence"] and "ucb1 " in board.loc["C10", "evidence"]
+
+
+def test_scoreboard_when_ucb1_is_clearly_worst(worst):
+    board = scoreboard(worst, costs=_costs(50.0))
+    assert board.loc["C1", "verdict"] == "holds"  # the methods still differ
+    for claim in ["C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"]:
+        assert board.loc[claim, "verdict"] == "does not hold", claim
+    assert board.loc["C5", "evidence"].startswith("competitive with 0/9 regressors")
+    assert "significantly worse than 9" in board.loc["C5", "evidence"]
+
+
+def test_scoreboard_missing_family_and_methods(best):
+    partial = {k: v for k, v in best.items() if k != "deep_learning"}
+    board = scoreboard(partial)
+    for claim in ["C6", "C7", "C8", "C9"]:
+        assert board.loc[claim, "verdict"] == "not enough data"
+        assert board.loc[claim, "evidence"] == "no deep_learning comparison"
+    assert board.loc["C1", "verdict"] == "holds"  # over the families present
+    assert "no deep_learning comparison" in board.loc["C1", "evidence"]
+    assert board.loc["C10", ["evidence", "verdict"]].tolist() == ["no costs table",
+                                                                  "not enough data"]
+    assert scoreboard({})["verdict"].eq("not enough data").all()
+
+    cls = best["tabular_classification"]
+    reg = best["tabular_regression"]
+    fewer = {"tabular_classification": compare(cls.scores.drop(columns=["none", "exp3"])),
+             "tabular_regression": compare(reg.scores[["ucb1", "linear", "ridge"]],
+                                           higher_is_better=False),
+             "deep_learning": dataclasses.replace(best["deep_learning"], n_datasets=1)}
+    board = scoreboard(fewer, costs=_costs(1.0).query("method == 'magnitude'"))
+    assert board["verdict"].drop("C1").eq("not enough data").all(), board.to_string()
+    assert board.loc["C1", "verdict"] == "holds"  # both tabular families still qualify
+    assert "deep_learning has 1 dataset(s); need at least 2" in board.loc["C1", "evidence"]
+    assert "lacks methods ['exp3']" in board.loc["C2", "evidence"]
+    assert "lacks methods ['none']" in board.loc["C3", "evidence"]
+    assert "2 regressor(s) ['linear', 'ridge']; need 3" in board.loc["C5", "evidence"]
+    assert "deep_learning has 1 dataset(s)" in board.loc["C7", "evidence"]
+
+
+def test_scoreboard_alpha_changes_decisions(demsar):
+    # C3's verdict is about ranks only; its evidence reports significance at the given alpha.
+    table = demsar.rename(columns={"C4.5": "none", "C4.5+m": "ucb1"})
+    for alpha, word in [(0.10, "(significant)"), (0.05, "(not significant)")]:
+        board = scoreboard({"tabular_classification": compare(table)}, alpha=alpha)
+        assert board.loc["C3", "verdict"] == "holds"
+        assert f"Nemenyi p = 0.0887 {word}" in board.loc["C3", "evidence"]
+
+
+def test_scoreboard_bad_inputs(best):
+    with pytest.raises(ValueError, match=r"unknown families \['vision'\]"):
+        scoreboard({"vision": best["deep_learning"]})
+    with pytest.raises(ValueError, match=r"comparisons\['deep_learning'\] must be a Comparison"):
+        scoreboard({"deep_learning": best["deep_learning"].scores})
+    with pytest.raises(ValueError, match="comparisons must be a dict"):
+        scoreboard([best["deep_learning"]])
+    with pytest.raises(ValueError, match=r"costs lacks columns \['pulls'\]"):
+        scoreboard(best, costs=_costs(1.0).drop(columns="pulls"))
+    with pytest.raises(ValueError, match="costs must be a DataFrame or None"):
+        scoreboard(best, costs={"method": ["ucb1"]})
+
+
+
+@pytest.mark.parametrize("alpha", [0, 1, -0.1, 1.5, float("nan"), "0.05", True, None])
+def test_scoreboard_bad_alpha(alpha):
+    with pytest.raises(ValueError, match="alpha must be a number in"):
+        scoreboard({}, alpha=alpha)
+
+
+# --- C5: competitive with at least 3 regressors, whatever it is worse than ------------------
+
+def _regression(quality: dict[str, float]) -> dict[str, Comparison]:
+    # Levels 0.1 apart against noise 0.003: every dataset ranks the methods alike.
+    scores = _table({m: 10 * q for m, q in quality.items()}, n=30, seed=4)
+    return {"tabular_regression": compare(scores)}
+
+
+def test_c5_holds_with_three_competitors_despite_significant_losses():
+    # Mean ranks 1..6: random_forest, gradient_boosting, svr, ucb1, linear, ridge.
+    # CD (k = 6, N = 30) is 1.38: svr (1 rank ahead) is not separated, the two ensembles are.
+    quality = {"random_forest": 6, "gradient_boosting": 5, "svr": 4, "ucb1": 3, "linear": 2,
+               "ridge": 1}
+    comparisons = _regression(quality)
+    c = comparisons["tabular_regression"]
+    assert c.critical_difference == pytest.approx(1.38, abs=0.01)
+    assert not c.better_than("svr", "ucb1") and c.better_than("gradient_boosting", "ucb1")
+    board = scoreboard(comparisons)
+    assert board.loc["C5", "verdict"] == "holds"
+    assert board.loc["C5", "evidence"] == (
+        "competitive with 3/5 regressors (ranks better than 2, no significant difference "
+        "from 1); significantly worse than 2: random_forest, gradient_boosting")
+
+
+def test_c5_fails_with_two_competitors():
+    # Without ridge, ucb1 ranks better than linear only and is level with svr: 2 of 4.
+    quality = {"random_forest": 6, "gradient_boosting": 5, "svr": 4, "ucb1": 3, "linear": 2}
+    board = scoreboard(_regression(quality))
+    assert board.loc["C5", "verdict"] == "does not hold"
+    assert board.loc["C5", "evidence"].startswith("competitive with 2/4 regressors")
+    assert board.loc["C5", "evidence"].endswith(
+        "significantly worse than 2: random_forest, gradient_boosting")
+
+
+# --- C10: prune time against the training of the family's (dataset, seed) cells ------------
+
+def _cell_rows(family: str, dataset: str, train: float, prune: float, methods, *,
+               status: str = "ok") -> list[dict]:
+    return [{"family": family, "dataset": dataset, "seed": 0, "kind": "prune", "method": m,
+             "status": status, "train_time_s": train, "pulls": 100 if m in MAB_POLICIES else 0,
+             "prune_time_s": prune if m in MAB_POLICIES else 0.5} for m in methods]
+
+
+def _cell_costs(family: str) -> list[dict]:
+    """One fast cell with 8 runs, two slow cells with one surviving run each."""
+    rows = _cell_rows(family, "d0", 1.0, 20.0, [*MAB_POLICIES, "none", "magnitude"])
+    rows += _cell_rows(family, "d1", 30.0, 20.0, ["none"])
+    rows += _cell_rows(family, "d1", 999.0, 20.0, MAB_POLICIES, status="error: RuntimeError: x")
+    rows += _cell_rows(family, "d2", 30.0, 20.0, ["magnitude"])
+    return rows
+
+
+def test_c10_counts_training_once_per_cell():
+    # Per run the median training is 1 s (ratio 20); per cell it is 30 s (ratio 0.67).
+    # The error runs' 999 s and their MAB prune times do not count.
+    board = scoreboard({}, costs=pd.DataFrame(_cell_costs("classification")))
+    assert board.loc["C10", "verdict"] == "holds", board.loc["C10", "evidence"]
+    evidence = board.loc["C10", "evidence"]
+    assert evidence.startswith("tabular_classification: median MAB prune 20 s vs training 30 s "
+                               "(ratio 0.67); limit 10; median per policy: epsilon_greedy 20 s, "
+                               "100 pulls")
+    assert "baselines: magnitude 0.5 s" in evidence
+
+
+def test_c10_leaves_regressors_out_and_checks_every_family():
+    reg = _cell_rows("regression", "d0", 4.0, 8.0, [*MAB_POLICIES, "none"])
+    # Fitting a regressor takes milliseconds; counted as trainings they would sink the median.
+    reg += [{"family": "regression", "dataset": "d0", "seed": s, "kind": "regressor",
+             "method": m, "status": "ok", "train_time_s": 0.001, "prune_time_s": None,
+             "pulls": 0} for s in range(3) for m in REGRESSORS]
+    costs = pd.DataFrame(reg)
+    board = scoreboard({}, costs=costs)
+    assert board.loc["C10", "verdict"] == "holds"
+    assert board.loc["C10", "evidence"].startswith(
+        "tabular_regression: median MAB prune 8 s vs training 4 s (ratio 2)")
+
+    slow = _cell_rows("deep_learning", "d0", 1.0, 50.0, MAB_POLICIES)  # ratio 50
+    board = scoreboard({}, costs=pd.DataFrame(reg + slow))
+    assert board.loc["C10", "verdict"] == "does not hold"
+    assert "deep_learning: median MAB prune 50 s vs training 1 s (ratio 50)" in (
+        board.loc["C10", "evidence"])
+    assert "tabular_regression: median MAB prune 8 s" in board.loc["C10", "evidence"]
+
+
+def test_c10_family_without_mab_runs_is_noted():
+    rows = _cell_rows("tabular_classification", "d0", 2.0, 4.0, MAB_POLICIES)
+    rows += _cell_rows("deep_learning", "d0", 2.0, 4.0, ["none", "magnitude"])
+    board = scoreboard({}, costs=pd.DataFrame(rows))
+    assert board.loc["C10", "verdict"] == "holds"
+    assert ("deep_learning: no MAB run with prune and (positive) training times"
+            in board.loc["C10", "evidence"])
+    only_baselines = pd.DataFrame(rows[len(MAB_POLICIES):])
+    board = scoreboard({}, costs=only_baselines)
+    assert board.loc["C10", "verdict"] == "not enough data"
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def test_family_name():
+    assert [family_name(f) for f in ("classification", "regression", "deep_learning")] == [
+        "tabular_classification", "tabular_regression", "deep_learning"]
+    assert family_name("tabular_classification") == "tabular_classification"
+    with pytest.raises(ValueError, match="unknown family 'vision'"):
+        family_name("vision")
+
+
+def test_verdict_counts(best):
+    board = scoreboard(best, costs=_costs(2.0))
+    counts = verdict_counts(board)
+    assert list(counts.index) == list(VERDICTS)
+    assert counts.to_dict() == {"holds": 10, "does not hold": 0, "not enough data": 0}
+    mixed = scoreboard({k: v for k, v in best.items() if k != "deep_learning"})
+    assert verdict_counts(mixed).to_dict() == {"holds": 5, "does not hold": 0,
+                                               "not enough data": 5}
+    with pytest.raises(ValueError, match="'verdict' column"):
+        verdict_counts(board.drop(columns="verdict"))
+    with pytest.raises(ValueError, match=r"unknown verdicts \['maybe'\]"):
+        verdict_counts(board.assign(verdict="maybe"))
+
+
+def test_claims_cover_c1_to_c10():
+    assert list(mc.CLAIMS) == [f"C{i}" for i in range(1, 11)] == list(mc._RULES)
+    assert {family for family, _ in mc.CLAIMS.values()} == {
+        "all", "tabular_classification", "tabular_regression", "deep_learning"}
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(mc, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,0 +1,182 @@
+"""The pruning loop: rankings, physical removal, baselines and input validation."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mabprune import baselines
+from mabprune.arms import find_arms
+from mabprune.engine import make_engine
+from mabprune.models import mlp
+from mabprune.policies import POLICIES
+from mabprune.prune import METHODS, prune, select_removals
+
+
+def teacher_with_dead_units(n_live=20, n_dead=6, seed=0):
+    """A regression net whose targets are its own outputs, plus dead units (zero outgoing weights).
+
+    The base loss is 0, so masking a live unit raises the loss wherever it is active, while a
+    dead unit's ΔL is exactly 0: the dead units are the only safe ones.
+    """
+    g = torch.Generator().manual_seed(seed)
+    n = n_live + n_dead
+    model = nn.Sequential(nn.Linear(5, n), nn.ReLU(), nn.Linear(n, 1))
+    dead = torch.randperm(n, generator=g)[:n_dead]
+    with torch.no_grad():
+        model[0].weight.copy_(torch.randn(n, 5, generator=g))
+        model[0].bias.zero_()
+        model[2].weight.copy_(torch.rand(1, n, generator=g) + 1.0)
+        model[2].weight[:, dead] = 0
+    X = torch.randn(400, 5, generator=g)
+    with torch.no_grad():
+        y = model(X).squeeze(1)
+    return model, X, y, set(dead.tolist())
+
+
+@pytest.mark.parametrize("method", POLICIES)
+def test_every_policy_ranks_planted_dead_units_safest(method):
+    model, X, y, dead = teacher_with_dead_units()
+    result = prune(model, (X, y), method=method, amount=len(dead) / 26, loss_fn="mse", rounds=150,
+                   arms_per_round=6, batch_size=64, seed=1)
+    assert set(result.ranking[:len(dead)].tolist()) == dead
+    assert set(result.removed["0"]) == dead
+    # Removing exactly the dead units leaves the function unchanged.
+    with torch.no_grad():
+        torch.testing.assert_close(result.model(X).squeeze(1), y, rtol=1e-5, atol=1e-5)
+    assert result.model[0].out_features == 26 - len(dead)
+
+
+@pytest.mark.parametrize("method", ["ucb1", "thompson", "hedge", "random", "activation_variation"])
+def test_same_seed_same_ranking(method):
+    model, X, y, _ = teacher_with_dead_units(seed=2)
+    kwargs = dict(method=method, amount=0.3, loss_fn="mse", rounds=30, arms_per_round=4, batch_size=32)
+    a, b = prune(model, (X, y), seed=7, **kwargs), prune(model, (X, y), seed=7, **kwargs)
+    np.testing.assert_array_equal(a.ranking, b.ranking)
+    np.testing.assert_array_equal(a.estimates, b.estimates)
+    assert a.removed == b.removed
+
+
+def test_result_bookkeeping_and_input_model_untouched():
+    torch.manual_seed(0)
+    model = mlp(6, 3, hidden=(16, 8))
+    X, y = torch.randn(100, 6), torch.randint(0, 3, (100,))
+    before = [p.clone() for p in model.parameters()]
+    result = prune(model, (X, y), method="epsilon_greedy", amount=0.5, rounds=25, arms_per_round=5)
+    assert all(torch.equal(p, q) for p, q in zip(before, model.parameters()))
+    assert result.n_removed == 12
+    assert result.pulls == 24 + 25 * 5                  # calibration pass + rounds
+    assert len(result.history) == 25 and result.counts.sum() == result.pulls
+    assert result.params_after < result.params_before and result.macs_after < result.macs_before
+    assert result.model[0].out_features + result.model[2].out_features == 12
+    assert result.pulls_per_second > 0 and result.wall_time_s >= result.pull_time_s
+    assert sorted(result.ranking.tolist()) == list(range(24))
+
+
+def test_scope_layer_min_units_and_steps():
+    torch.manual_seed(0)
+    model = mlp(6, 3, hidden=(20, 10))
+    X, y = torch.randn(80, 6), torch.randint(0, 3, (80,))
+    layer = prune(model, (X, y), method="magnitude", amount=0.5, scope="layer")
+    assert (len(layer.removed["0"]), len(layer.removed["2"])) == (10, 5)
+    floor = prune(model, (X, y), method="random", amount=0.9, min_units_per_layer=4)
+    assert floor.model[0].out_features >= 4 and floor.model[2].out_features >= 4
+    stepped = prune(model, (X, y), method="ucb1", amount=0.5, steps=3, rounds=30, arms_per_round=5)
+    assert stepped.n_removed == 15
+    assert all(len(set(units)) == len(units) for units in stepped.removed.values())
+    assert stepped.model[0].out_features == 20 - len(stepped.removed["0"])
+    assert {h["step"] for h in stepped.history} == {0, 1, 2}
+
+
+def test_none_and_fine_tune_and_dataloader_and_mean_replacement():
+    torch.manual_seed(0)
+    model = mlp(4, 2, hidden=(8,))
+    X, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
+    none = prune(model, (X, y), method="none")
+    assert none.params_after == none.params_before and none.n_removed == 0
+    calls = []
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=16)
+    result = prune(model, loader, method="softmax", amount=0.25, rounds=5, arms_per_round=2,
+                   fine_tune=lambda m: calls.append(m))
+    assert len(calls) == 1 and calls[0] is result.model
+    mean = prune(model, (X, y), method="taylor", amount=0.5, replacement="mean")
+    assert mean.model[0].out_features == 4
+
+
+def test_mean_replacement_folds_the_mean_into_the_next_bias():
+    torch.manual_seed(0)
+    model = mlp(4, 2, hidden=(8,)).eval()
+    with torch.no_grad():
+        model[0].weight[3] = 0
+        model[0].bias[3] = 2.0               # unit 3 outputs the constant relu(2) = 2
+    X, y = torch.randn(50, 4), torch.randint(0, 2, (50,))
+    result = prune(model, (X, y), method="magnitude", amount=1 / 8, replacement="mean", layers=["0"])
+    if 3 in result.removed["0"]:
+        with torch.no_grad():
+            torch.testing.assert_close(result.model(X), model(X), rtol=1e-5, atol=1e-5)
+
+
+def test_baseline_scores():
+    model = mlp(4, 2, hidden=(6,)).eval()
+    with torch.no_grad():
+        model[0].weight[2] = 0      # a constant unit: zero activation variance
+        model[0].bias[2] = 1.0
+    X = torch.randn(64, 4)
+    arms = find_arms(model, X[:2])
+    variation = baselines.activation_variation_scores(model, arms, X)
+    assert np.argmax(variation) == 2 and variation[2] == pytest.approx(0.0, abs=1e-12)
+    # Taylor is a first-order estimate of the ΔL the engine measures.
+    y = torch.randint(0, 2, (64,))
+    loss = lambda o, t: nn.functional.cross_entropy(o, t, reduction="none")
+    taylor = -baselines.taylor_scores(model, arms, X, y, loss)
+    exact = make_engine("naive", model, arms).pull(range(6), X, y)
+    assert np.corrcoef(taylor, exact)[0, 1] > 0.5
+    np.testing.assert_array_equal(baselines.random_scores(arms, 3), baselines.random_scores(arms, 3))
+
+
+def test_select_removals_respects_floor_and_exclusions():
+    arms = find_arms(mlp(3, 2, hidden=(4, 4)), torch.zeros(2, 3))
+    scores = np.array([9, 8, 7, 6, 0, 0, 0, 0], float)
+    assert select_removals(scores, arms, 4, min_units_per_layer=2).tolist() == [0, 1, 4, 5]
+    assert select_removals(scores, arms, 2, exclude=[0]).tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(method="bogus"), "unknown method 'bogus'"),
+    (dict(amount=1.0), r"amount must be a fraction in \(0, 1\), got 1.0"),
+    (dict(amount=0), r"amount must be a fraction in \(0, 1\), got 0"),
+    (dict(rounds=-1), "rounds must be an integer >= 0, got -1"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
+    (dict(reward="log"), "unknown reward 'log'"),
+    (dict(scope="net"), "unknown scope 'net'"),
+    (dict(engine="turbo"), "unknown engine 'turbo'"),
+    (dict(method="ucb1", reward="raw"), "needs rewards in \\[0, 1\\]"),
+    (dict(method="ucb1", policy_params={"k": 1}), "k"),
+    (dict(method="magnitude", policy_params={"c": 1}), "not a bandit policy"),
+    (dict(device="tpu9"), "unknown device 'tpu9'"),
+    (dict(fine_tune=3), "fine_tune must be a callable"),
+])
+def test_bad_input_is_named(kwargs, message):
+    model = mlp(3, 2, hidden=(4,))
+    data = (torch.randn(10, 3), torch.randint(0, 2, (10,)))
+    with pytest.raises(ValueError, match=message):
+        prune(model, data, **kwargs)
+
+
+def test_bad_data_and_models():
+    model = mlp(3, 2, hidden=(4,))
+    empty = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(0, 3), torch.zeros(0)))
+    with pytest.raises(ValueError, match="empty DataLoader"):
+        prune(model, empty)
+    with pytest.raises(ValueError, match="no prunable layer"):
+        prune(nn.Sequential(nn.Linear(3, 2)), (torch.randn(4, 3), torch.zeros(4, dtype=torch.long)))
+    with pytest.raises(ValueError, match="4 inputs but 3 targets"):
+        prune(model, (torch.randn(4, 3), torch.zeros(3, dtype=torch.long)))
+    X = torch.randn(300, 3)
+    X[200, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN or infinite on batch 1 .*first at sample 200"):
+        prune(model, (X, torch.zeros(300, dtype=torch.long)), batch_size=128)
+
+
+def test_methods_cover_policies_and_baselines():
+    assert set(METHODS) == set(POLICIES) | {"magnitude", "activation_variation", "taylor", "random", "none"}

@@ -1,0 +1,205 @@
+"""notebooks/statistical_analysis.ipynb, executed by papermill on a synthetic results store.
+
+The store mimics what the experiment notebooks write (one JSONL file per family, one record
+per run, errors and sweeps included); UCB1 is made the best method of tabular
+classification, so the scoreboard must say that C2 holds.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mabprune.claims import VERDICTS
+from mabprune.stats import BASELINES, FAMILIES, MAB_POLICIES, REGRESSORS
+
+pm = pytest.importorskip("papermill")
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "statistical_analysis.ipynb"
+GLUE_PREFIX = "application/papermill.record/"  # myst_nb.ext.glue: glue(..., display=False)
+# Best first in every family but deep learning, where Thompson sampling leads.
+QUALITY = ["ucb1", "thompson", "hedge", "softmax", "exp3", "epsilon_greedy", "none", "taylor",
+           "activation_variation", "magnitude", "random"]
+assert sorted(QUALITY) == sorted(MAB_POLICIES + BASELINES)
+
+
+def _record(family: str, dataset: str, method: str, kind: str, seed: int, amount, *,
+            metric_name: str, after: float | None, before: float | None = 0.8,
+            train: float = 2.0, status: str = "ok") -> dict:
+    policy = method in MAB_POLICIES
+    params = {"protocol": 1, "dataset": dataset, "seed": seed, "kind": kind, "method": method,
+              "amount": amount, "model": {"arch": "mlp", "hidden": [32, 32]},
+              "prune": {"rounds": 60, "arms_per_round": 16}, "fine_tune": {"epochs": 3}}
+    regressor = kind == "regressor"
+    return {
+        "key": f"{dataset}|{method}|{seed}|{kind}-{amount}", "dataset": dataset,
+        "method": method, "kind": kind, "seed": seed, "amount": amount, "params": params,
+        "params_hash": "0123abcd", "device": "cpu", "metric_name": metric_name,
+        "status": status, "metric_before": None if regressor else before,
+        "metric_after": after if status == "ok" else None,
+        "params_before": None if regressor else 2000, "params_after": None if regressor else 1100,
+        "macs_before": None if regressor else 1900, "macs_after": None if regressor else 1000,
+        "pulls": 960 if policy else 0, "prune_time_s": None if regressor else
+        (3.0 if policy else 0.2), "train_time_s": 0.01 if regressor else train,
+        "wall_time_s": 3.1, "profile": "test", "family": family,
+        "git_commit": "0123456789abcdef0123", "versions": {"python": "3.12"},
+        "timestamp": "2026-06-01T00:00:00+00:00"}
+
+
+def _family_records(family: str, n_datasets: int, seed: int, *, order=QUALITY,
+                    metric_name: str = "accuracy", regressors=()) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in range(n_datasets):
+        dataset, base = f"{family[:3]}_{d}", rng.uniform(0.5, 0.8)
+        for s in range(2):
+            train = float(rng.uniform(1.0, 3.0))  # one trained network per (dataset, seed)
+            for q, method in enumerate(order):  # 0.01 apart, noise 0.002: ranks follow order
+                score = base - 0.01 * q + rng.normal(0, 0.002)
+                rows.append(_record(family, dataset, method, "prune", s, 0.5, after=score,
+                                    metric_name=metric_name, train=train))
+            for q, method in enumerate(regressors):  # between the 6th and 7th network
+                score = base - 0.01 * (6.5 + q) + rng.normal(0, 0.002)
+                rows.append(_record(family, dataset, method, "regressor", s, None,
+                                    after=score, metric_name=metric_name))
+            if d == 0:  # a sweep at other fractions: not part of the comparison
+                rows += [_record(family, dataset, m, "sweep", s, a, after=0.1,
+                                 metric_name=metric_name, train=train)
+                         for m in ("ucb1", "magnitude") for a in (0.25, 0.75)]
+    rows.append(_record(family, "broken", "ucb1", "prune", 0, 0.5, after=None,
+                        metric_name=metric_name, status="error: RuntimeError: boom"))
+    return rows
+
+
+def _write_store(folder: Path) -> int:
+    deep_order = ["thompson", *[m for m in QUALITY if m != "thompson"]]
+    families = {
+        "classification": _family_records("classification", 6, 1),
+        # A claim-family name in the records, as the documented schema allows.
+        "regression": _family_records("tabular_regression", 5, 2, metric_name="r2",
+                                      regressors=REGRESSORS),
+        "deep_learning": _family_records("deep_learning", 4, 3, order=deep_order),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in families.items():
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return sum(len(rows) for rows in families.values())
+
+
+def _execute(tmp: Path, **parameters) -> dict:
+    out = tmp / "executed.ipynb"
+    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=parameters, kernel_name="python3",
+                        cwd=str(NOTEBOOK.parent), progress_bar=False)
+    return json.loads(out.read_text())
+
+
+def _glued(nb: dict) -> list[tuple[str, str]]:
+    """(key, text/plain value) of every glue output, in order."""
+    found = []
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            scrap = output.get("metadata", {}).get("scrapbook")
+            if scrap:
+                data = output["data"]
+                text = data.get(scrap.get("mime_prefix", "") + "text/plain")
+                found.append((scrap["name"], text))
+    return found
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stats_nb")
+    n_records = _write_store(tmp / "results")
+    nb = _execute(tmp, results_dir=str(tmp / "results"), profile="test")
+    return nb, n_records
+
+
+def test_glue_keys(executed):
+    nb, n_records = executed
+    glued = _glued(nb)
+    keys = [k for k, _ in glued]
+    assert len(keys) == len(set(keys)), "a glue key twice breaks the book build"
+    required = {"stats_profile", "stats_n_records", "stats_claims_hold", "stats_claims_fail",
+                "stats_claims_nodata", "stats_commit"}
+    required |= {f"stats_{f}_{name}" for f in FAMILIES for name in ("friedman_p", "best")}
+    assert required <= set(keys), sorted(required - set(keys))
+    for key, value in glued:  # glued with display=False: under myst-nb's prefix
+        assert value is not None, key
+    values = {k: ast.literal_eval(v) for k, v in glued if k != "stats_scoreboard"}
+    assert values["stats_profile"] == "test"
+    assert values["stats_n_records"] == str(n_records)
+    assert values["stats_n_errors"] == "3"
+    assert values["stats_commit"] == "0123456789"
+    assert values["stats_amount"] == "0.5"
+    assert values["stats_tabular_classification_best"] == "ucb1"
+    assert values["stats_deep_learning_best"] == "thompson"
+    assert values["stats_tabular_regression_n_methods"] == str(11 + len(REGRESSORS))
+    assert re.fullmatch(r"< 0\.001|0\.\d{3}", values["stats_tabular_classification_friedman_p"])
+    counts = [int(values[f"stats_claims_{v}"]) for v in ("hold", "fail", "nodata")]
+    assert sum(counts) == int(values["stats_claims_total"]) == 10
+    assert values["stats_verdict_C2"] == "holds"
+    assert values["stats_verdict_C10"] == "holds"  # 3 s of pruning against 1-3 s of training
+    assert all(values[f"stats_verdict_C{i}"] in VERDICTS for i in range(1, 11))
+    # Every key the notebook's own prose quotes exists: a missing one fails the book build.
+    quoted = {k for cell in nb["cells"] if cell["cell_type"] == "markdown"
+              for k in re.findall(r"\{glue:text\}`([^`:]+)`", "".join(cell["source"]))}
+    assert quoted and quoted <= set(keys), sorted(quoted - set(keys))
+
+
+def test_scoreboard_table(executed):
+    nb, _ = executed
+    cells = [c for c in nb["cells"] if "scoreboard" in c["metadata"].get("tags", [])]
+    assert len(cells) == 1
+    html = [o["data"]["text/html"] for o in cells[0]["outputs"]
+            if o.get("output_type") == "display_data" and "text/html" in o.get("data", {})]
+    assert len(html) == 1
+    table = "".join(html[0])
+    rows = dict(re.findall(r'class="data row(\d+) col0" >(C\d+)</td>', table))
+    assert list(rows.values()) == [f"C{i}" for i in range(1, 11)]
+    verdicts = dict(re.findall(r'class="data row(\d+) col4" >([a-z ]+)</td>', table))
+    assert len(verdicts) == 10 and set(verdicts.values()) <= set(VERDICTS)
+    c2 = next(r for r, claim in rows.items() if claim == "C2")
+    assert verdicts[c2] == "holds"
+    assert "background-color: #c8e6c9" in table  # the verdict is coloured
+
+
+def test_every_family_is_analysed(executed):
+    nb, _ = executed
+    images = [o for c in nb["cells"] for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert len(images) >= 2 * len(FAMILIES)  # a p-value heatmap and a CD diagram each
+    text = json.dumps(nb["cells"], ensure_ascii=False)
+    assert "Iman–Davenport F" in text and "Wilcoxon–Holm" in text
+    assert "error" not in {o.get("output_type") for c in nb["cells"] for o in c.get("outputs", [])}
+
+
+def test_single_dataset_and_missing_families(tmp_path):
+    # One classification dataset, no regression or deep-learning records: said plainly, the
+    # tests skipped, every key still glued, and the claims about those families undecided.
+    store = tmp_path / "results"
+    store.mkdir()
+    rows = [r for r in _family_records("classification", 2, 5) if r["dataset"] != "cla_1"]
+    (store / "classification.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    nb = _execute(tmp_path, results_dir=str(store), alpha=0.1)
+    values = {k: ast.literal_eval(v) for k, v in _glued(nb) if k != "stats_scoreboard"}
+    assert values["stats_tabular_classification_n_datasets"] == "1"
+    for family in FAMILIES:
+        assert values[f"stats_{family}_friedman_p"] == values[f"stats_{family}_best"] == "n/a"
+    assert values["stats_claims_nodata"] == "9"
+    assert values["stats_verdict_C10"] == "holds"  # costs need no comparison
+    assert values["stats_alpha"] == "0.1"
+    text = json.dumps(nb["cells"], ensure_ascii=False)
+    assert "**Only 1 dataset(s) with a score for every method" in text
+    assert "**No deep learning records**" in text
+
+
+def test_bad_alpha_fails_fast(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        _execute(tmp_path, results_dir=str(tmp_path), alpha=1.5)
+    assert info.value.ename == "ValueError"
+    assert "alpha must be a number in (0, 1); got 1.5" in info.value.evalue
