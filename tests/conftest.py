@@ -12,9 +12,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _shared_data_root() -> Path | None:
+    # The mirror is recognised by its checksum list: MABPRUNE_DATA may also point at the
+    # project's own (possibly empty) download cache, which the Makefile exports by default.
     env = os.environ.get("MABPRUNE_DATA")
     for candidate in (env, REPO.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / "README.md").exists():
+        if candidate and (Path(candidate) / "SHA256SUMS").exists():
             return Path(candidate)
     return None
 
