@@ -207,7 +207,9 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     scope : {"global", "layer"}, default="global"
         One ranking over all layers, or ``amount`` of each layer.
     steps : int, default=1
-        Prune in this many steps, replaying the bandit on the survivors in between.
+        Prune in this many steps, replaying the bandit on the survivors in between. One step
+        is the literal method; several steps guard against removing together many units that
+        are each safe alone (each lowers the loss) but not jointly.
     min_units_per_layer : int, default=1
         No layer is pruned below this many units.
     fine_tune : callable, optional
