@@ -398,20 +398,21 @@ def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_unit
     """Greedy: re-rank by activation variation after each 1/``rerankings`` of the removals.
 
     The removed units stay masked while the variances are recomputed, so a unit whose
-    variation came from an already-removed unit upstream is seen as it will be.
+    variation came from an already-removed unit upstream is seen as it will be. With
+    ``scope="layer"`` the units are chosen in one ranking, since per-layer quotas are exact
+    only when chosen in one go.
     """
+    first_scores = baselines.activation_variation_scores(model, arms, X, fill=fill)
+    if scope == "layer":
+        return first_scores, select_removals(first_scores, arms, n_remove, scope="layer", min_units_per_layer=min_units)
     chunk = max(1, math.ceil(n_remove / rerankings))
-    removal = np.array([], dtype=np.int64)
-    first_scores = None
+    removal, scores = np.array([], dtype=np.int64), first_scores
     while len(removal) < n_remove:
-        scores = baselines.activation_variation_scores(model, arms, X, masked=removal, fill=fill)
-        first_scores = scores if first_scores is None else first_scores
-        target = min(chunk, n_remove - len(removal))
-        if scope == "layer":
-            # Per-layer quotas are exact only when chosen in one go.
-            return first_scores, select_removals(scores, arms, n_remove, scope="layer", min_units_per_layer=min_units)
-        more = select_removals(scores, arms, target, scope="global", min_units_per_layer=min_units, exclude=removal)
+        more = select_removals(scores, arms, min(chunk, n_remove - len(removal)), scope="global",
+                               min_units_per_layer=min_units, exclude=removal)
         if len(more) == 0:
             break
         removal = np.concatenate([removal, more])
+        if len(removal) < n_remove:
+            scores = baselines.activation_variation_scores(model, arms, X, masked=removal, fill=fill)
     return first_scores, removal
