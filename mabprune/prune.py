@@ -113,6 +113,8 @@ def select_removals(scores: np.ndarray, arms: ArmSet, n_remove: int, *, scope: s
     With ``scope="global"`` one ranking spans all layers; with ``scope="layer"`` each layer
     loses ``n_remove / n_arms`` of its own units.
     """
+    if n_remove <= 0:  # a step whose quota is 0 removes nothing (it used to strip every layer)
+        return np.zeros(0, dtype=np.int64)
     layer_index, _ = arms.locate(np.arange(arms.n_arms))
     left = np.array([layer.n_units for layer in arms.layers])
     excluded = np.zeros(arms.n_arms, bool)
@@ -293,13 +295,15 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     survivors = {name: np.arange(n) for name, n in arm_layers}
     removed: dict[str, list[int]] = {name: [] for name in layer_names}
     n_total = round(amount * arms.n_arms)
+    # Per-step quotas that add up to n_total; a step may get 0 (e.g. 6 units over 4 steps: 2, 1, 2, 1).
+    step_quota = np.diff(np.round(np.linspace(0, n_total, steps + 1))).astype(int)
     rng = np.random.default_rng(seed)
     history, pulls, pull_time = [], 0, 0.0
     first = None
 
     for step in range(steps):
         arms = find_arms(work, example, layers=layer_names)
-        n_step = n_total - sum(map(len, removed.values())) if step == steps - 1 else round(n_total / steps)
+        n_step = int(step_quota[step])
         fill = unit_means(work, arms, X) if replacement == "mean" else None
         counts = np.zeros(arms.n_arms, dtype=np.int64)
         if method in policies.POLICIES:

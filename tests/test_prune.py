@@ -180,3 +180,15 @@ def test_bad_data_and_models():
 
 def test_methods_cover_policies_and_baselines():
     assert set(METHODS) == set(POLICIES) | {"magnitude", "activation_variation", "taylor", "random", "none"}
+
+
+@pytest.mark.parametrize("method", ["magnitude", "ucb1"])
+def test_small_amount_in_steps_removes_the_amount_not_everything(method):
+    # Regression: a step quota of 0 made select_removals strip every layer to its floor
+    # (amount 0.1 of 64 units in 4 steps removed 62 units).
+    torch.manual_seed(0)
+    model = mlp(8, 2, hidden=(32, 32))
+    X, y = torch.randn(128, 8), torch.randint(0, 2, (128,))
+    result = prune(model, (X, y), method=method, amount=0.1, steps=4, rounds=8, arms_per_round=8, seed=0)
+    assert sum(len(u) for u in result.removed.values()) == round(0.1 * 64)
+    assert len(select_removals(np.arange(64.0), find_arms(model, X[:2]), 0)) == 0
