@@ -12,8 +12,15 @@ PROFILE ?= $(shell $(PY) -m mabprune default-profile 2>/dev/null || echo quick)
 # The data root: MABPRUNE_DATA if set, else DATA=..., else the project's data/ cache.
 DATA ?= $(or $(MABPRUNE_DATA),$(CURDIR)/data)
 export MABPRUNE_DATA := $(abspath $(DATA))
+# The repository the book's launch, source and repository links name: empty means the
+# `repository:` of _config.yml (the one default); `make book REPO_URL=https://github.com/o/r`
+# (the deploy workflow passes the repository it runs in) publishes a fork under its own name.
+REPO_URL ?=
+REPO_BRANCH ?=
+export MABPRUNE_REPO_URL := $(REPO_URL)
+export MABPRUNE_REPO_BRANCH := $(REPO_BRANCH)
 
-.PHONY: test book env notebooks benchmark clean
+.PHONY: test book env notebooks benchmark release clean
 
 env: $(STAMP)
 
@@ -39,5 +46,11 @@ book: notebooks
 benchmark: $(STAMP)
 	$(PY) benchmarks/arm_throughput.py
 
+# The sdist and the wheel into dist/, checked by twine (upload is a separate, manual step).
+release: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(PY) -m twine check --strict dist/*
+
 clean:
-	rm -rf _build book/executed
+	rm -rf _build book/executed dist
