@@ -148,3 +148,20 @@ def test_jupyter_book_pinned_below_2():
     lock = (REPO / "requirements.lock").read_text()
     match = re.search(r"^jupyter[-_]book==(\d+)\.", lock, re.M | re.I)
     assert match and int(match.group(1)) < 2, "requirements.lock must pin jupyter-book 1.x"
+
+
+def test_static_css_and_local_extension_are_registered(config):
+    sphinx = config.get("sphinx", {})
+    for name, folder in (sphinx.get("local_extensions") or {}).items():
+        assert (REPO / folder / f"{name}.py").is_file(), f"local extension {name} not in {folder}"
+    conf = sphinx.get("config", {})
+    static = conf.get("html_static_path") or []
+    css = conf.get("html_css_files") or []
+    assert css, "no CSS registered (wide tables must scroll inside the column)"
+    for name in css:
+        assert any((REPO / folder / name).is_file() for folder in static), f"{name} not in {static}"
+    text = "".join((REPO / folder / name).read_text(encoding="utf-8") for folder in static for name in css
+                   if (REPO / folder / name).is_file())
+    assert "overflow-x: auto" in text and "@media print" in text
+    excluded = set(config.get("exclude_patterns") or [])
+    assert {"book/_ext", "book/_static"} <= excluded

@@ -1,4 +1,5 @@
-"""The built book in a real browser: every chapter loads, its images render, no error output.
+"""The built book in a real browser: every chapter loads, its images render, no error output,
+and every launch and download link points at a file of the repository or of the built site.
 
 Runs only with ``MABPRUNE_BROWSER_CHECK=1`` (CI sets it after ``make book``), and needs a
 Chromium binary with its chromedriver (Debian: ``apt-get install chromium chromium-driver``)
@@ -9,13 +10,17 @@ HTTP on 127.0.0.1 and each page of ``_toc.yml`` is opened in headless Chromium.
 from __future__ import annotations
 
 import functools
+import html.parser
 import http.server
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urljoin, urlparse
 
 import pytest
 import yaml
@@ -54,9 +59,66 @@ return {
   badClass: Array.from(new Set(badClass)).slice(0, 10),
   tracebackText: tracebackText,
   papermillError: document.getElementById('papermill-error-cell') !== null,
+  injectedParameters: document.querySelector('.tag_injected-parameters') !== null,
   images: images,
+  links: Array.from(document.querySelectorAll('a[href]')).map(a => ({
+    href: a.href, cls: (typeof a.className === 'string') ? a.className : ''})),
 };
 """
+
+#: Classes of the links to files: the theme's download buttons and the records links.
+DOWNLOAD_CLASSES = ("btn-download-source-button", "btn-download-records-button", "mabprune-records-link")
+_BINDER = re.compile(r"^https://mybinder\.org/v2/gh/[^/]+/[^/]+/[^/?]+$")
+_COLAB = re.compile(r"^https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/[^/]+/(?P<path>.+)$")
+
+
+def _tracked_files() -> set[str]:
+    out = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return set(out.splitlines())
+
+
+def _link_problems(docname: str, links: list[dict], tracked: set[str], site_root: str) -> tuple[list[str], int, int]:
+    """Problems of the launch and download links of one page; also how many of each were seen.
+
+    ``links`` holds ``{"href", "cls"}``; ``site_root`` is the URL of the built site's root, to
+    which the local hrefs (already absolute) are relative.
+    """
+    problems, launches, downloads = [], 0, 0
+    for link in links:
+        href, cls = link["href"], link.get("cls", "")
+        if href.startswith("https://mybinder.org/"):
+            launches += 1
+            base, _, query = href.partition("?")
+            urlpath = parse_qs(query).get("urlpath", [""])[0]
+            path = urlpath.removeprefix("lab/tree/").removeprefix("tree/")
+            if not _BINDER.match(base) or path not in tracked:
+                problems.append(f"{docname}: Binder link opens {path!r}, not a file of `git ls-files` ({href})")
+        elif href.startswith("https://colab.research.google.com/"):
+            launches += 1
+            match = _COLAB.match(href)
+            if not match or match.group("path") not in tracked:
+                problems.append(f"{docname}: Colab link is not a file of `git ls-files` ({href})")
+        elif any(c in cls.split() for c in DOWNLOAD_CLASSES):
+            downloads += 1
+            if not href.startswith(site_root):
+                problems.append(f"{docname}: download link leaves the site: {href}")
+                continue
+            rel = unquote(urlparse(href).path)[len(urlparse(site_root).path):].lstrip("/")
+            if not (HTML / rel).is_file():
+                problems.append(f"{docname}: download link to a missing file {rel}")
+    return problems, launches, downloads
+
+
+class _Anchors(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            attrs = dict(attrs)
+            if attrs.get("href"):
+                self.links.append({"href": attrs["href"], "cls": attrs.get("class") or ""})
 
 
 def _chromium() -> str | None:
@@ -159,6 +221,7 @@ def test_every_chapter_renders_in_chromium(request):
 
     started = time.monotonic()
     problems: list[str] = []
+    tracked = _tracked_files()
     pages = _toc_pages()
     for docname in pages:
         if time.monotonic() - started > TOTAL_BUDGET_S:
@@ -181,5 +244,40 @@ def test_every_chapter_renders_in_chromium(request):
             problems.append(f"{docname}: a cell output shows a Python traceback")
         if info["papermillError"]:
             problems.append(f"{docname}: papermill recorded an exception while executing it")
+        if info["injectedParameters"]:
+            problems.append(f"{docname}: shows papermill's injected-parameters cell (this machine's paths)")
+        found, _, _ = _link_problems(docname, info["links"], tracked, base + "/")
+        problems.extend(found)
     assert pages, "_toc.yml lists no pages"
+    assert not problems, "\n".join(problems)
+
+
+def test_launch_and_download_links_resolve():
+    """Without a browser: each executed page's launch links open a tracked notebook of
+    notebooks/, and its download links (executed .ipynb, records) are files of the site."""
+    if os.environ.get("MABPRUNE_BROWSER_CHECK") != "1":
+        pytest.skip("link check disabled: set MABPRUNE_BROWSER_CHECK=1 after `make book`")
+    if not (HTML / "index.html").is_file():
+        pytest.skip("no built book: _build/html/index.html is missing (run `make book`)")
+    tracked = _tracked_files()
+    site_root = "http://book.invalid/"
+    problems: list[str] = []
+    for docname in _toc_pages():
+        page = HTML / f"{docname}.html"
+        if not page.is_file():
+            problems.append(f"{docname}: not built")
+            continue
+        parser = _Anchors()
+        parser.feed(page.read_text(encoding="utf-8"))
+        links = [{"href": urljoin(site_root + docname + ".html", a["href"]), "cls": a["cls"]}
+                 for a in parser.links]
+        found, launches, downloads = _link_problems(docname, links, tracked, site_root)
+        problems.extend(found)
+        if docname.startswith("book/executed/"):
+            if launches != 2:
+                problems.append(f"{docname}: {launches} Binder/Colab links, expected 2")
+            if not any("btn-download-source-button" in a["cls"] for a in parser.links):
+                problems.append(f"{docname}: no download button for its executed .ipynb")
+            if "tag_injected-parameters" in page.read_text(encoding="utf-8"):
+                problems.append(f"{docname}: shows papermill's injected-parameters cell")
     assert not problems, "\n".join(problems)

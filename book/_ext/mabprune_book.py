@@ -159,9 +159,10 @@ def _on_doctree_read(app: Sphinx, doctree: nodes.document) -> None:
     app.env.mabprune_records = store
     note = _note(app, docname, params, records)
     if injected:
-        injected[0].replace_self(note)
-        for extra in injected[1:]:
-            extra.parent.remove(extra)
+        # The note takes the cell's place (not its classes: it is not a notebook cell).
+        injected[0].parent.insert(injected[0].parent.index(injected[0]), note)
+        for cell in injected:
+            cell.parent.remove(cell)
     elif params or records:
         sections = list(doctree.findall(nodes.section))
         if sections:
