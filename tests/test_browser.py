@@ -260,6 +260,8 @@ def test_launch_and_download_links_resolve():
     if not (HTML / "index.html").is_file():
         pytest.skip("no built book: _build/html/index.html is missing (run `make book`)")
     tracked = _tracked_files()
+    offline_math = re.search(r"^sphinx[-_]mathjax[-_]offline==", (REPO / "requirements.lock").read_text(),
+                             re.M | re.I) is not None
     site_root = "http://book.invalid/"
     problems: list[str] = []
     for docname in _toc_pages():
@@ -280,4 +282,6 @@ def test_launch_and_download_links_resolve():
                 problems.append(f"{docname}: no download button for its executed .ipynb")
             if "tag_injected-parameters" in page.read_text(encoding="utf-8"):
                 problems.append(f"{docname}: shows papermill's injected-parameters cell")
+        if offline_math and re.search(r'<script[^>]+src="https?://[^"]*mathjax', page.read_text(encoding="utf-8")):
+            problems.append(f"{docname}: loads MathJax from the network although sphinx-mathjax-offline is locked")
     assert not problems, "\n".join(problems)

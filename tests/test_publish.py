@@ -280,3 +280,14 @@ def test_release_target_builds_and_checks():
     checklist = readme.split("## Releasing", 1)[1].split("\n## ", 1)[0]
     for step in ("make release", "git tag", "Pages", "Zenodo"):
         assert step in checklist, step
+
+
+def test_offline_mathjax_is_loaded_once_locked():
+    """The book extension loads sphinx-mathjax-offline when installed; once the lock pins it,
+    it must be importable under one of the names the extension tries (else math needs a CDN)."""
+    lock = (REPO / "requirements.lock").read_text(encoding="utf-8")
+    if not re.search(r"^sphinx[-_]mathjax[-_]offline==", lock, re.M | re.I):
+        pytest.skip("sphinx-mathjax-offline is not in requirements.lock: math loads MathJax from its CDN")
+    ext = _extension()
+    assert any(importlib.util.find_spec(name) for name in ext._OFFLINE_MATHJAX), \
+        "sphinx-mathjax-offline is locked but not importable as " + " or ".join(ext._OFFLINE_MATHJAX)
