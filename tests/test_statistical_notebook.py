@@ -150,7 +150,7 @@ def test_glue_keys(executed):
     assert 0.0005 < float(values["stats_tabular_classification_noise_median_std"]) < 0.005
     assert float(values["stats_tabular_classification_policy_range"]) == pytest.approx(0.05, abs=0.005)
     assert float(values["stats_deep_learning_method_range"]) == pytest.approx(0.10, abs=0.005)
-    assert values["stats_no_ft_metric"] == "none"
+    assert values["stats_no_ft_metric"] == "none" and values["stats_no_ft_claims_hold"] == "n/a"
     assert all(values[f"stats_verdict_C{i}"] in VERDICTS for i in range(1, 11))
     # Every key the notebook's own prose quotes exists: a missing one fails the book build.
     quoted = {k for cell in nb["cells"] if cell["cell_type"] == "markdown"
@@ -233,6 +233,9 @@ def test_both_metrics_when_the_records_hold_a_score_without_fine_tuning(tmp_path
     assert len(noise_html) == 1
     table = "".join(noise_html[0])
     assert "metric_after" in table and "score_no_ft" in table
+    # The verdicts on both metrics, side by side; C2 holds on both (the offset keeps ranks).
+    assert "verdict on score_no_ft" in outputs and "verdict on metric_after" in outputs
+    assert values["stats_no_ft_claims_hold"] != "n/a"
 
 
 def test_bad_alpha_fails_fast(tmp_path):
