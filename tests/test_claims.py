@@ -69,16 +69,32 @@ def worst():
 def test_scoreboard_when_ucb1_is_clearly_best(best):
     board = scoreboard(best, costs=_costs(2.0))
     assert list(board.index) == [f"C{i}" for i in range(1, 11)]
-    assert list(board.columns) == ["family", "claim", "evidence", "verdict"]
+    assert list(board.columns) == ["family", "claim", "rule", "evidence", "control", "verdict"]
     assert board["verdict"].eq("holds").all(), board[["evidence", "verdict"]].to_string()
     assert board.loc["C1", "family"] == "all" and board.loc["C6", "family"] == "deep_learning"
     assert "tabular_regression: p = " in board.loc["C1", "evidence"]
-    assert "significant" in board.loc["C3", "evidence"]
-    assert board.loc["C5", "evidence"].startswith("competitive with 9/9 regressors")
-    # Mean ranks 1..6 for the policies, 7 for none, CD 2.76 (k = 11, N = 30): four beat it.
-    assert board.loc["C7", "evidence"].startswith("4/6 policies significantly better than none")
-    assert "ucb1 (p = " in board.loc["C7", "evidence"]
+    assert board.loc["C1", "control"].startswith("Friedman among the six MAB policies alone: ")
+    assert board.loc["C2", "evidence"].startswith("P(ucb1 best of 6 policies) = 1.00 (2000 "
+                                                  "bootstrap resamples of N = 30 datasets)")
+    assert board.loc["C2", "control"].startswith("fails: P(random best of 6 policies) = 0.00")
+    assert board.loc["C3", "evidence"].startswith("ucb1 − none = +0.100 [+0.09")
+    assert "Wilcoxon–Holm p = " in board.loc["C3", "evidence"]
+    assert "Bayesian P(ucb1 better / equivalent / none better, ROPE 0.01) = 1.00 / 0.00 / 0.00" \
+        in board.loc["C3", "evidence"]
+    assert board.loc["C3", "control"].startswith("fails: random − none = -0.04")
+    assert board.loc["C5", "evidence"].startswith(
+        "ucb1 not significantly worse than 9/9 regressors (need 5)")
+    assert "ucb1 − random = +0.14" in board.loc["C5", "evidence"]
+    # Mean ranks 1..6 for the policies, 7 for none, CD 2.76 (k = 11, N = 30): Nemenyi
+    # separates four; the paired rule (Wilcoxon–Holm and a bootstrap interval) all six.
+    assert board.loc["C7", "evidence"].startswith("6/6 policies significantly better than none")
+    assert "by Nemenyi alone 4 (mean rank none 7.03, CD = 2.76)" in board.loc["C7", "evidence"]
+    assert "ucb1 (+0.100 [" in board.loc["C7", "evidence"]
     assert "ratio 2.2" in board.loc["C10", "evidence"] and "ucb1 " in board.loc["C10", "evidence"]
+    assert board.loc["C10", "control"] == "no policy named: no control"
+    assert board.loc["C2", "rule"] == ("P(ucb1 has the best mean rank of the six policies) > "
+                                       "0.9, bootstrap over datasets")
+    assert "Wilcoxon–Holm p < 0.05 and the 95% bootstrap interval" in board.loc["C3", "rule"]
 
 
 def test_scoreboard_when_ucb1_is_clearly_worst(worst):
@@ -86,8 +102,12 @@ def test_scoreboard_when_ucb1_is_clearly_worst(worst):
     assert board.loc["C1", "verdict"] == "holds"  # the methods still differ
     for claim in ["C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"]:
         assert board.loc[claim, "verdict"] == "does not hold", claim
-    assert board.loc["C5", "evidence"].startswith("competitive with 0/9 regressors")
-    assert "significantly worse than 9" in board.loc["C5", "evidence"]
+    assert board.loc["C5", "evidence"].startswith(
+        "ucb1 not significantly worse than 0/9 regressors (need 5)")
+    assert "significantly worse than 9: linear" in board.loc["C5", "evidence"]
+    # Random pruning is the best policy here: the controls of C2 and C4 pass, and since the
+    # claims fail the verdict stays "does not hold".
+    assert board.loc["C2", "control"].startswith("passes: P(random best of 6 policies) = 1.00")
 
 
 def test_scoreboard_missing_family_and_methods(best):
@@ -105,7 +125,7 @@ def test_scoreboard_missing_family_and_methods(best):
     cls = best["tabular_classification"]
     reg = best["tabular_regression"]
     fewer = {"tabular_classification": compare(cls.scores.drop(columns=["none", "exp3"])),
-             "tabular_regression": compare(reg.scores[["ucb1", "linear", "ridge"]],
+             "tabular_regression": compare(reg.scores[["ucb1", "random", "linear", "ridge"]],
                                            higher_is_better=False),
              "deep_learning": dataclasses.replace(best["deep_learning"], n_datasets=1)}
     board = scoreboard(fewer, costs=_costs(1.0).query("method == 'magnitude'"))
@@ -119,12 +139,18 @@ def test_scoreboard_missing_family_and_methods(best):
 
 
 def test_scoreboard_alpha_changes_decisions(demsar):
-    # C3's verdict is about ranks only; its evidence reports significance at the given alpha.
+    # C3 needs Wilcoxon–Holm below alpha: 0.0658 (Holm over Demšar's 6 pairs) passes at 0.10
+    # and fails at 0.05, while the bootstrap interval excludes 0 at both.
     table = demsar.rename(columns={"C4.5": "none", "C4.5+m": "ucb1"})
-    for alpha, word in [(0.10, "(significant)"), (0.05, "(not significant)")]:
+    for alpha, verdict in [(0.10, "holds"), (0.05, "does not hold")]:
         board = scoreboard({"tabular_classification": compare(table)}, alpha=alpha)
-        assert board.loc["C3", "verdict"] == "holds"
-        assert f"Nemenyi p = 0.0887 {word}" in board.loc["C3", "evidence"]
+        assert board.loc["C3", "verdict"] == verdict
+        evidence = board.loc["C3", "evidence"]
+        assert evidence.startswith("ucb1 − none = +0.016 [+0.006, +0.026], Wilcoxon–Holm "
+                                   "p = 0.0658, Nemenyi p = 0.0887"), evidence
+        # No random column: the control cannot run, and says so.
+        assert board.loc["C3", "control"] == "not run: tabular_classification lacks methods " \
+            "['random']"
 
 
 def test_scoreboard_bad_inputs(best):
@@ -147,7 +173,7 @@ def test_scoreboard_bad_alpha(alpha):
         scoreboard({}, alpha=alpha)
 
 
-# --- C5: competitive with at least 3 regressors, whatever it is worse than ------------------
+# --- C5: not worse than half the regressors, and better than random ---------------------------
 
 def _regression(quality: dict[str, float]) -> dict[str, Comparison]:
     # Levels 0.1 apart against noise 0.003: every dataset ranks the methods alike.
@@ -155,30 +181,113 @@ def _regression(quality: dict[str, float]) -> dict[str, Comparison]:
     return {"tabular_regression": compare(scores)}
 
 
-def test_c5_holds_with_three_competitors_despite_significant_losses():
-    # Mean ranks 1..6: random_forest, gradient_boosting, svr, ucb1, linear, ridge.
-    # CD (k = 6, N = 30) is 1.38: svr (1 rank ahead) is not separated, the two ensembles are.
-    quality = {"random_forest": 6, "gradient_boosting": 5, "svr": 4, "ucb1": 3, "linear": 2,
-               "ridge": 1}
-    comparisons = _regression(quality)
-    c = comparisons["tabular_regression"]
-    assert c.critical_difference == pytest.approx(1.38, abs=0.01)
-    assert not c.better_than("svr", "ucb1") and c.better_than("gradient_boosting", "ucb1")
-    board = scoreboard(comparisons)
-    assert board.loc["C5", "verdict"] == "holds"
-    assert board.loc["C5", "evidence"] == (
-        "competitive with 3/5 regressors (ranks better than 2, no significant difference "
-        "from 1); significantly worse than 2: random_forest, gradient_boosting")
-
-
-def test_c5_fails_with_two_competitors():
-    # Without ridge, ucb1 ranks better than linear only and is level with svr: 2 of 4.
-    quality = {"random_forest": 6, "gradient_boosting": 5, "svr": 4, "ucb1": 3, "linear": 2}
+def test_c5_holds_when_better_than_random_and_half_the_regressors():
+    # ucb1 is significantly worse than the two ensembles, better than the other three.
+    quality = {"random_forest": 6, "gradient_boosting": 5, "ucb1": 3, "svr": 2.9, "linear": 2,
+               "ridge": 1, "random": 0}
     board = scoreboard(_regression(quality))
+    assert board.loc["C5", "verdict"] == "holds", board.loc["C5", "evidence"]
+    assert board.loc["C5", "evidence"].startswith(
+        "ucb1 not significantly worse than 3/5 regressors (need 3); significantly worse "
+        "than 2: random_forest, gradient_boosting; ucb1 − random = +0.30")
+    assert board.loc["C5", "control"].startswith(
+        "fails: random not significantly worse than 0/5 regressors (need 3)")
+
+
+def test_c5_fails_below_half_or_without_beating_random():
+    quality = {"random_forest": 6, "gradient_boosting": 5, "svr": 4, "ucb1": 3, "linear": 2,
+               "random": 0}
+    board = scoreboard(_regression(quality))  # worse than 3 of 4: only 1 fine, need 2
     assert board.loc["C5", "verdict"] == "does not hold"
-    assert board.loc["C5", "evidence"].startswith("competitive with 2/4 regressors")
-    assert board.loc["C5", "evidence"].endswith(
-        "significantly worse than 2: random_forest, gradient_boosting")
+    assert board.loc["C5", "evidence"].startswith(
+        "ucb1 not significantly worse than 1/4 regressors (need 2)")
+    # Competitive with every regressor, but random pruning does as well as ucb1.
+    level = {"ucb1": 3, "random": 3, "linear": 1, "ridge": 1, "svr": 1}
+    board = scoreboard(_regression(level))
+    assert board.loc["C5", "verdict"] == "does not hold", board.loc["C5", "evidence"]
+    assert "not significantly worse than 3/3 regressors" in board.loc["C5", "evidence"]
+    assert board.loc["C5", "control"].startswith(
+        "fails: random not significantly worse than 3/3 regressors")
+
+
+# --- the random control and the bootstrap of "best rank" claims --------------------------------
+
+def _planted(policy_levels: dict[str, float], *, n: int = 20, seed: int = 7,
+             noise: float = 0.003) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.6, 0.8, size=(n, 1))
+    names = list(policy_levels)
+    values = base + np.array([policy_levels[m] for m in names]) + rng.normal(0, noise,
+                                                                              (n, len(names)))
+    return pd.DataFrame(values, columns=names, index=[f"d{i}" for i in range(n)])
+
+
+def test_random_passing_too_is_labelled():
+    # Every pruned network, random included, is 0.05 better than the unpruned one (pruning
+    # plus fine-tuning regularises): C3, C7, C8, C9 hold, but random passes each rule too.
+    levels = {**dict.fromkeys(MAB_POLICIES, 0.05), "random": 0.05, "none": 0.0,
+              "magnitude": 0.0, "activation_variation": 0.0, "taylor": 0.0}
+    table = _planted(levels)
+    board = scoreboard({"tabular_classification": compare(table),
+                        "deep_learning": compare(table)})
+    for claim in ("C3", "C7", "C8", "C9"):
+        assert board.loc[claim, "verdict"] == "holds, but random pruning passes too", claim
+        assert board.loc[claim, "control"].startswith("passes: random − "), claim
+    assert verdict_counts(board)["holds, but random pruning passes too"] == 4
+    # The policies tie up to noise: no "best rank" claim is sure, for ucb1 or for random.
+    for claim in ("C2", "C6"):
+        assert board.loc[claim, "verdict"] == "does not hold", board.loc[claim, "evidence"]
+        assert board.loc[claim, "control"].startswith("fails: ")
+
+
+def test_best_rank_without_certainty_does_not_hold():
+    # ucb1 leads on average by a fraction of the noise: the best mean rank, but a coin flip.
+    levels = {"ucb1": 0.002, **{m: 0.0 for m in MAB_POLICIES if m != "ucb1"}, "random": 0.0}
+    table = _planted(levels, noise=0.01)
+    c = compare(table)
+    board = scoreboard({"tabular_classification": c})
+    assert c.mean_ranks[list(MAB_POLICIES)].idxmin() == "ucb1"  # the old rule would hold
+    p = float(board.loc["C2", "evidence"].split(" = ")[1].split(" ")[0])
+    assert 0.2 < p < 0.9 and board.loc["C2", "verdict"] == "does not hold"
+    # A clear lead holds, and random in ucb1's place does not.
+    sure = _planted({**levels, "ucb1": 0.03}, noise=0.01)
+    board = scoreboard({"tabular_classification": compare(sure)})
+    assert board.loc["C2", "verdict"] == "holds"
+    assert board.loc["C2", "control"].startswith("fails: P(random best of 6 policies) = 0.00")
+
+
+def test_random_best_policy_passes_the_control():
+    # Random pruning ahead of every policy, ucb1 best of the six: C2's rule holds for ucb1,
+    # and with random in ucb1's place it holds as well.
+    levels = {"random": 0.05, "ucb1": 0.03, **{m: 0.0 for m in MAB_POLICIES if m != "ucb1"}}
+    board = scoreboard({"tabular_classification": compare(_planted(levels))})
+    assert board.loc["C2", "evidence"].startswith("P(ucb1 best of 6 policies) = 1.00")
+    assert board.loc["C2", "control"].startswith("passes: P(random best of 6 policies) = 1.00")
+    assert board.loc["C2", "verdict"] == "holds, but random pruning passes too"
+
+
+def test_seeded_board_is_reproducible():
+    levels = {"ucb1": 0.002, **{m: 0.0 for m in MAB_POLICIES if m != "ucb1"}, "random": 0.0,
+              "none": -0.001}
+    comparisons = {"tabular_classification": compare(_planted(levels, noise=0.01))}
+    a = scoreboard(comparisons, seed=3, n_boot=500)
+    b = scoreboard(comparisons, seed=3, n_boot=500)
+    pd.testing.assert_frame_equal(a, b)
+    other = scoreboard(comparisons, seed=4, n_boot=500)
+    assert a.loc["C2", "evidence"] != other.loc["C2", "evidence"]  # the resampling is seeded
+    assert "(500 bootstrap resamples" in a.loc["C2", "evidence"]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"threshold": 1.0}, "threshold must be a number in"),
+    ({"confidence": 0}, "confidence must be a number in"),
+    ({"rope": 0.0}, "rope must be a positive number"),
+    ({"n_boot": 10}, "n_boot must be an integer >= 100"),
+    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*32\)"),
+])
+def test_scoreboard_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        scoreboard({}, **kwargs)
 
 
 # --- C10: prune time against the training of the family's (dataset, seed) cells ------------
@@ -257,10 +366,12 @@ def test_verdict_counts(best):
     board = scoreboard(best, costs=_costs(2.0))
     counts = verdict_counts(board)
     assert list(counts.index) == list(VERDICTS)
-    assert counts.to_dict() == {"holds": 10, "does not hold": 0, "not enough data": 0}
+    assert counts.to_dict() == {"holds": 10, "holds, but random pruning passes too": 0,
+                                "does not hold": 0, "not enough data": 0}
     mixed = scoreboard({k: v for k, v in best.items() if k != "deep_learning"})
-    assert verdict_counts(mixed).to_dict() == {"holds": 5, "does not hold": 0,
-                                               "not enough data": 5}
+    assert verdict_counts(mixed).to_dict() == {"holds": 5,
+                                               "holds, but random pruning passes too": 0,
+                                               "does not hold": 0, "not enough data": 5}
     with pytest.raises(ValueError, match="'verdict' column"):
         verdict_counts(board.drop(columns="verdict"))
     with pytest.raises(ValueError, match=r"unknown verdicts \['maybe'\]"):
@@ -268,7 +379,8 @@ def test_verdict_counts(best):
 
 
 def test_claims_cover_c1_to_c10():
-    assert list(mc.CLAIMS) == [f"C{i}" for i in range(1, 11)] == list(mc._RULES)
+    assert list(mc.CLAIMS) == [f"C{i}" for i in range(1, 11)] == list(mc._RULES) == list(mc.RULES)
+    assert set(mc._CONTROLS) == set(mc.CLAIMS) - {"C10"}
     assert {family for family, _ in mc.CLAIMS.values()} == {
         "all", "tabular_classification", "tabular_regression", "deep_learning"}
 

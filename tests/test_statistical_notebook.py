@@ -144,6 +144,13 @@ def test_glue_keys(executed):
     assert sum(counts) == int(values["stats_claims_total"]) == 10
     assert values["stats_verdict_C2"] == "holds"
     assert values["stats_verdict_C10"] == "holds"  # 3 s of pruning against 1-3 s of training
+    assert values["stats_claims_random"] == "0" and values["stats_threshold"] == "0.9"
+    # Seed offsets of noise 0.002 within a dataset, levels 0.01 apart: the policies' range
+    # (5 levels) is 0.05, all 11 networks span 0.10.
+    assert 0.0005 < float(values["stats_tabular_classification_noise_median_std"]) < 0.005
+    assert float(values["stats_tabular_classification_policy_range"]) == pytest.approx(0.05, abs=0.005)
+    assert float(values["stats_deep_learning_method_range"]) == pytest.approx(0.10, abs=0.005)
+    assert values["stats_no_ft_metric"] == "none" and values["stats_no_ft_claims_hold"] == "n/a"
     assert all(values[f"stats_verdict_C{i}"] in VERDICTS for i in range(1, 11))
     # Every key the notebook's own prose quotes exists: a missing one fails the book build.
     quoted = {k for cell in nb["cells"] if cell["cell_type"] == "markdown"
@@ -161,15 +168,25 @@ def test_scoreboard_table(executed):
     table = "".join(html[0])
     rows = dict(re.findall(r'class="data row(\d+) col0" >(C\d+)</td>', table))
     assert list(rows.values()) == [f"C{i}" for i in range(1, 11)]
-    verdicts = dict(re.findall(r'class="data row(\d+) col4" >([a-z ]+)</td>', table))
+    verdicts = dict(re.findall(r'class="data row(\d+) col6" >([a-z ,]+)</td>', table))
     assert len(verdicts) == 10 and set(verdicts.values()) <= set(VERDICTS)
     c2 = next(r for r, claim in rows.items() if claim == "C2")
     assert verdicts[c2] == "holds"
     assert "background-color: #c8e6c9" in table  # the verdict is coloured
+    headers = re.findall(r'<th id="T_\w+_level0_col\d+" class="col_heading level0 col\d+" >'
+                         r'([a-z]+)</th>', table)
+    assert headers == ["id", "family", "claim", "rule", "evidence", "control", "verdict"]
+    # Random pruning is the worst method of the store: every control that runs fails.
+    controls = re.findall(r'class="data row\d+ col5" >([a-z]+):', table)
+    assert controls and "passes" not in controls
 
 
 def test_every_family_is_analysed(executed):
     nb, _ = executed
+    outputs = json.dumps([c.get("outputs", []) for c in nb["cells"]], ensure_ascii=False)
+    assert "*These records hold no score without fine-tuning*" in outputs
+    text = json.dumps(nb["cells"], ensure_ascii=False)
+    assert "ucb1 against each other method" in text and "P(equivalent)" in text
     images = [o for c in nb["cells"] for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
     assert len(images) >= 2 * len(FAMILIES)  # a p-value heatmap and a CD diagram each
@@ -196,6 +213,29 @@ def test_single_dataset_and_missing_families(tmp_path):
     text = json.dumps(nb["cells"], ensure_ascii=False)
     assert "**Only 1 dataset(s) with a score for every method" in text
     assert "**No deep learning records**" in text
+
+
+def test_both_metrics_when_the_records_hold_a_score_without_fine_tuning(tmp_path):
+    store = tmp_path / "results"
+    store.mkdir()
+    rows = _family_records("classification", 3, 6)
+    for r in rows:  # before fine-tuning the networks are worse and noisier
+        r["score_no_ft"] = None if r["metric_after"] is None else r["metric_after"] - 0.2
+    (store / "classification.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    nb = _execute(tmp_path, results_dir=str(store), n_boot=200)
+    values = {k: ast.literal_eval(v) for k, v in _glued(nb) if k != "stats_scoreboard"}
+    assert values["stats_no_ft_metric"] == "score_no_ft"
+    outputs = json.dumps([c.get("outputs", []) for c in nb["cells"]], ensure_ascii=False)
+    assert "hold no score without fine-tuning" not in outputs
+    noise_html = [o["data"]["text/html"] for c in nb["cells"] for o in c.get("outputs", [])
+                  if "text/html" in o.get("data", {}) and "noise_median_std" in
+                  "".join(o["data"]["text/html"])]
+    assert len(noise_html) == 1
+    table = "".join(noise_html[0])
+    assert "metric_after" in table and "score_no_ft" in table
+    # The verdicts on both metrics, side by side; C2 holds on both (the offset keeps ranks).
+    assert "verdict on score_no_ft" in outputs and "verdict on metric_after" in outputs
+    assert values["stats_no_ft_claims_hold"] != "n/a"
 
 
 def test_bad_alpha_fails_fast(tmp_path):
