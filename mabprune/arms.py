@@ -248,7 +248,7 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
     arms.sample_size = max(int(c[3][0].numel()) for c in calls if isinstance(c[3], torch.Tensor) and c[3].dim() > 0)
     _chain_layout(model, arms, calls)
     if check:
-        _self_check(model, arms, example_inputs)
+        _self_check(model, arms, example_inputs, strict=layers is not None)
     return arms
 
 
@@ -283,21 +283,34 @@ def _chain_layout(model: nn.Module, arms: ArmSet, calls) -> None:
     arms.chain = True
 
 
-def _self_check(model: nn.Module, arms: ArmSet, example_inputs) -> None:
-    """Masked output == removed output for the first and last channel of every group."""
-    chosen = [a for layer in arms.layers for a in {layer.offset, layer.offset + layer.n_units - 1}
-              if layer.n_units > 1]
-    if not chosen:
-        return
+def _self_check(model: nn.Module, arms: ArmSet, example_inputs, strict: bool) -> None:
+    """Masked output == removed output for the first and last channel of every group.
+
+    A group that fails is named in a ValueError when ``strict`` (the user named its layers);
+    otherwise it is dropped from the arms and listed in ``arms.rejected`` with the reason.
+    """
+    chosen = [a for layer in arms.layers for a in {layer.offset, layer.offset + layer.n_units - 1}]
     if _mismatch(model, arms, example_inputs, chosen) is None:
         return
+    bad = {}
     for layer in arms.layers:   # name the group(s) at fault
-        ids = [a for a in chosen if layer.offset <= a < layer.offset + layer.n_units]
-        err = _mismatch(model, arms, example_inputs, ids) if ids else None
+        err = _mismatch(model, arms, example_inputs, [layer.offset, layer.offset + layer.n_units - 1])
         if err is not None:
-            raise ValueError(f"masking group {layer.name!r} (layers {layer.members}) does not equal its removal by "
-                             f"Torch-Pruning on the example batch ({err}); list it in ignored_layers")
-    raise ValueError("masking several groups together does not equal their removal by Torch-Pruning")
+            bad[layer.name] = f"masking does not equal Torch-Pruning's removal on the example batch ({err})"
+            if strict:
+                raise ValueError(f"group {layer.name!r} (layers {layer.members}): {bad[layer.name]}; "
+                                 "list it in ignored_layers")
+    if not bad:
+        raise ValueError("masking several groups together does not equal their removal by Torch-Pruning")
+    arms.rejected.update(bad)
+    kept, offset = [], 0
+    for layer in arms.layers:
+        if layer.name not in bad:
+            layer.offset, offset = offset, offset + layer.n_units
+            kept.append(layer)
+    if not kept:
+        raise ValueError(f"the model has no prunable layer: every group is inexact ({bad})")
+    arms.layers = kept
 
 
 def _mismatch(model, arms, example_inputs, arm_ids) -> str | None:
@@ -308,9 +321,12 @@ def _mismatch(model, arms, example_inputs, arm_ids) -> str | None:
             masker.set(arm_ids)
             masked = batch.call(model, example_inputs)
         pruned = copy.deepcopy(model)
-        graph.remove(pruned, example_inputs, arms.per_group(arm_ids))
-        with torch.no_grad():
-            removed = batch.call(pruned.eval(), example_inputs)
+        try:
+            graph.remove(pruned, example_inputs, arms.per_group(arm_ids))
+            with torch.no_grad():
+                removed = batch.call(pruned.eval(), example_inputs)
+        except (RuntimeError, ValueError) as exc:
+            return f"the removed model fails: {type(exc).__name__}: {str(exc)[:200]}"
     finally:
         model.train(was_training)
     if masked.shape != removed.shape:
