@@ -84,6 +84,8 @@ def test_transformer_residual_width_is_rejected_with_the_reason():
     arms = find_arms(bert, batch.index(Xb, slice(0, 2)))
     assert "bert.encoder.layer.0.intermediate.dense" in [layer.name for layer in arms.layers]
     assert "bert.encoder.layer.0.attention.self.value" in arms.rejected
+    with pytest.raises(ValueError, match="group 'bert.encoder.layer.0.attention.self.value'.*does not equal"):
+        find_arms(bert, batch.index(Xb, slice(0, 2)), layers=["bert.encoder.layer.0.attention.self.value"])
 
 
 def test_residual_arm_is_one_group_of_coupled_layers():
