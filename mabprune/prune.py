@@ -16,8 +16,9 @@ from torch import nn
 from . import baselines, policies
 from . import batch, graph
 from .arms import ArmSet, find_arms, unit_means
+from .bandit import bandit_step
 from .engine import ENGINES, make_engine, make_loss
-from .rewards import REWARDS, make_reward
+from .rewards import REWARDS
 
 METHODS = tuple(policies.POLICIES) + baselines.BASELINES
 
@@ -395,27 +396,13 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         if method in policies.POLICIES:
             step_rounds = rounds // steps + (1 if step < rounds % steps else 0)
             eng = make_engine(engine, work, arms, loss_fn=loss, fill=fill, max_rows=max_rows)
-            policy = policies.make(method, arms.n_arms, seed=seed + step, **policy_params)
-            transform = make_reward(reward)
             t0 = time.perf_counter()
-            everything = np.arange(arms.n_arms)
-            # One pass over all arms sets the reward scale (the 'unit' transform needs it) and is
-            # every policy's first observation, so no arm is ranked without ever being pulled.
-            delta = _pull(eng, everything, X, y, rng, batch_size, step, -1)
-            policy.update(everything, transform.fit(delta)(delta))
-            pulls += arms.n_arms
-            for r in range(step_rounds):
-                chosen = everything if policy.full_information else policy.select(min(arms_per_round, arms.n_arms))
-                rewards = transform(_pull(eng, chosen, X, y, rng, batch_size, step, r))
-                policy.update(chosen, rewards)
-                pulls += len(chosen)
-                history.append({"step": step, "round": r, "arms": chosen.copy(), "rewards": rewards.astype(np.float32)})
+            estimates, counts, scores, n_pulls = bandit_step(
+                eng, arms.n_arms, X, y, method=method, rounds=step_rounds, arms_per_round=arms_per_round,
+                reward=reward, rank_by=rank_by, batch_size=batch_size, seed=seed + step, step=step, rng=rng,
+                policy_params=policy_params, history=history)
+            pulls += n_pulls
             pull_time += time.perf_counter() - t0
-            estimates, counts = policy.estimates.copy(), policy.counts.copy()
-            scores = estimates
-            if rank_by == "lcb":
-                scores = estimates - np.sqrt(2 * math.log(max(counts.sum(), 2)) / np.maximum(counts, 1))
-                scores[counts == 0] = -np.inf
             removal = select_removals(scores, arms, n_step, scope=scope, min_units_per_layer=min_units_per_layer)
         else:
             estimates, removal = _baseline(method, work, arms, X, y, loss, fill, n_step, scope,
@@ -441,18 +428,6 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         macs_after=macs_after, pulls=pulls, wall_time_s=time.perf_counter() - start_time,
         pull_time_s=pull_time, arm_layers=arm_layers,
     )
-
-
-def _pull(eng, arm_ids, X, y, rng, batch_size, step, rnd) -> np.ndarray:
-    """Pull arms on a freshly sampled mini-batch; a NaN names the batch where it appeared."""
-    n = batch.length(X)
-    idx = rng.choice(n, size=min(batch_size, n), replace=False)
-    delta = eng.pull(arm_ids, batch.index(X, torch.as_tensor(idx, device=y.device)), y[idx])
-    if not np.all(np.isfinite(delta)):
-        where = "the calibration pass" if rnd < 0 else f"round {rnd}"
-        raise ValueError(f"non-finite loss change in step {step}, {where}, on the mini-batch of validation "
-                         f"samples {sorted(idx.tolist())[:10]}{'...' if len(idx) > 10 else ''}")
-    return delta
 
 
 def _check_finite_losses(model, loss, X, y, batch_size) -> None:
