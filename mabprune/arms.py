@@ -15,7 +15,6 @@ reused activation needs a mask, and a shared module's unit is one arm masked in 
 from __future__ import annotations
 
 import contextlib
-import copy
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -248,7 +247,8 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
     arms.sample_size = max(int(c[3][0].numel()) for c in calls if isinstance(c[3], torch.Tensor) and c[3].dim() > 0)
     _chain_layout(model, arms, calls)
     if check:
-        _self_check(model, arms, example_inputs, strict=layers is not None)
+        from .selfcheck import self_check
+        self_check(model, arms, example_inputs, strict=layers is not None)
     return arms
 
 
@@ -281,59 +281,6 @@ def _chain_layout(model: nn.Module, arms: ArmSet, calls) -> None:
             (isinstance(consumer, nn.Linear) and out.dim() == 2)
             or (isinstance(consumer, nn.Conv2d) and consumer.groups == 1 and consumer.padding_mode == "zeros"))
     arms.chain = True
-
-
-def _self_check(model: nn.Module, arms: ArmSet, example_inputs, strict: bool) -> None:
-    """Masked output == removed output for the first and last channel of every group.
-
-    A group that fails is named in a ValueError when ``strict`` (the user named its layers);
-    otherwise it is dropped from the arms and listed in ``arms.rejected`` with the reason.
-    """
-    chosen = [a for layer in arms.layers for a in {layer.offset, layer.offset + layer.n_units - 1}]
-    if _mismatch(model, arms, example_inputs, chosen) is None:
-        return
-    bad = {}
-    for layer in arms.layers:   # name the group(s) at fault
-        err = _mismatch(model, arms, example_inputs, [layer.offset, layer.offset + layer.n_units - 1])
-        if err is not None:
-            bad[layer.name] = f"masking does not equal Torch-Pruning's removal on the example batch ({err})"
-            if strict:
-                raise ValueError(f"group {layer.name!r} (layers {layer.members}): {bad[layer.name]}; "
-                                 "list it in ignored_layers")
-    if not bad:
-        raise ValueError("masking several groups together does not equal their removal by Torch-Pruning")
-    arms.rejected.update(bad)
-    kept, offset = [], 0
-    for layer in arms.layers:
-        if layer.name not in bad:
-            layer.offset, offset = offset, offset + layer.n_units
-            kept.append(layer)
-    if not kept:
-        raise ValueError(f"the model has no prunable layer: every group is inexact ({bad})")
-    arms.layers = kept
-
-
-def _mismatch(model, arms, example_inputs, arm_ids) -> str | None:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), Masker(model, arms) as masker:
-            masker.set(arm_ids)
-            masked = batch.call(model, example_inputs)
-        pruned = copy.deepcopy(model)
-        try:
-            graph.remove(pruned, example_inputs, arms.per_group(arm_ids))
-            with torch.no_grad():
-                removed = batch.call(pruned.eval(), example_inputs)
-        except (RuntimeError, ValueError) as exc:
-            return f"the removed model fails: {type(exc).__name__}: {str(exc)[:200]}"
-    finally:
-        model.train(was_training)
-    if masked.shape != removed.shape:
-        return f"output shapes {tuple(masked.shape)} vs {tuple(removed.shape)}"
-    scale = max(1.0, float(masked.abs().max()))
-    diff = float((masked - removed).abs().max())
-    return None if diff <= 1e-5 * scale else f"largest difference {diff:.3g} at output scale {scale:.3g}"
 
 
 def _gather_columns(weight: torch.Tensor, reader: Reader, n_units: int) -> torch.Tensor | None:
