@@ -1,13 +1,15 @@
-"""Arms: the prunable units of a model, and masks that remove them.
+"""Arms: the prunable units of a model, and masks that equal their removal.
 
-An *arm* is one output unit of an ``nn.Linear`` or one output channel of an ``nn.Conv2d``.
-Every such layer of a model is prunable except the one that produces the model's output.
-A mask removes a unit's *whole* output: it is applied after the unit's bias and after any
-BatchNorm and activation that follow the layer, so a masked forward equals the forward of the
-model with that unit physically removed.
+An *arm* is one channel of a Torch-Pruning group (see :mod:`mabprune.graph`): one output
+unit of an ``nn.Linear`` or output channel of a conv together with every channel coupled to
+it (a residual stream, a concatenation, the depthwise conv and BatchNorm that follow it).
+Coupled channels are one arm. The arms of a group are addressed by ``(group root layer,
+channel)``; the output layer is never pruned.
 
-The layout is discovered by running the model once on example inputs with forward hooks,
-which gives the execution order of its modules without needing to trace Python code.
+A mask zeroes the arm's channel at the *input* of every layer that reads it (forward
+pre-hooks), which is what physical removal does, so no producer, BatchNorm, depthwise conv or
+reused activation needs a mask, and a shared module's unit is one arm masked in every call.
+:func:`find_arms` checks this on the example batch against Torch-Pruning's removal.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
-PRUNABLE_TYPES = (nn.Linear, nn.Conv2d)
+from . import batch, graph
+from .graph import Reader
 
-# Modules that act on each unit/channel separately, so the mask can be applied after them.
-# Anything else (or a module that reads something other than the previous output) ends the chain.
+PRUNABLE_TYPES = graph.ROOT_TYPES
+
+# Modules that act on each unit/channel separately (the batched engine's Sequential fast path).
 _PER_UNIT_TYPES = (
     nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
     nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Hardtanh, nn.Mish, nn.Dropout, nn.Dropout1d,
@@ -33,7 +37,7 @@ _PER_UNIT_TYPES = (
 
 @dataclass(frozen=True)
 class Arm:
-    """One prunable unit: a stable integer id and its (layer, unit) address."""
+    """One prunable unit: a stable integer id and its (group root layer, channel) address."""
 
     id: int
     layer: str
@@ -42,40 +46,37 @@ class Arm:
 
 @dataclass
 class PrunableLayer:
-    """A prunable layer and where its units are masked.
+    """One pruning group: its root layer, its arms and where they are masked.
 
     Attributes
     ----------
     name : str
-        Module name of the ``nn.Linear`` or ``nn.Conv2d``.
+        Module name of the group's root ``nn.Linear``/conv (the arm address).
     module : nn.Module
-        The layer itself.
     n_units : int
-        Output features or output channels: the number of arms it contributes.
+        Channels of the group: the number of arms it contributes.
     offset : int
         Id of its first arm; its arms are ``offset .. offset + n_units - 1``.
-    mask_point : str
-        Name of the module whose output is masked (the layer, or the last per-unit module
-        after it such as a BatchNorm or an activation).
-    mask_shape : tuple of int
-        Per-sample shape of the masked tensor, e.g. ``(n_units,)`` or ``(C, H, W)``.
-    consumer : str or None
-        Name of the next ``Linear``/``Conv2d`` that reads this layer's output.
-    rank_one : bool
-        True when the consumer reads the masked tensor directly and is linear in it (an
-        ``nn.Linear``, or an ungrouped zero-padded ``nn.Conv2d``), so the batched engine can
-        update the consumer's output instead of recomputing it: ``z' = z - h_j W[:, j]``, or
-        for a conv the single-channel convolution of the change.
+    readers : list of Reader
+        The layers whose input channels carry the group (masked by pre-hooks).
+    members : list of str
+        Layers whose output channels are removed with the group (the root included).
+    mask_point, consumer, rank_one, mask_shape
+        Only for a plain-chain ``nn.Sequential`` (None/False otherwise): the last per-unit
+        module after the root, the single reader, whether the reader is linear in the masked
+        tensor, and that tensor's per-sample shape. The batched engine's fast paths use them.
     """
 
     name: str
     module: nn.Module
     n_units: int
     offset: int
-    mask_point: str
-    mask_shape: tuple[int, ...]
+    readers: list[Reader] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    mask_point: str | None = None
     consumer: str | None = None
     rank_one: bool = False
+    mask_shape: tuple[int, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -84,7 +85,7 @@ class PrunableLayer:
 
 @dataclass
 class ArmSet:
-    """All arms of a model, grouped by layer.
+    """All arms of a model, grouped by pruning group.
 
     Examples
     --------
@@ -102,6 +103,9 @@ class ArmSet:
     layers: list[PrunableLayer]
     output_layer: str
     modules: dict[str, nn.Module] = field(repr=False, default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+    chain: bool = False
+    sample_size: int = 1   # largest per-sample activation (elements): the general path's memory bound
 
     @property
     def n_arms(self) -> int:
@@ -117,7 +121,7 @@ class ArmSet:
         return [Arm(layer.offset + u, layer.name, u) for layer in self.layers for u in range(layer.n_units)]
 
     def locate(self, arm_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Layer index and unit of each arm id (vectorised)."""
+        """Group index and channel of each arm id (vectorised)."""
         arm_ids = np.asarray(arm_ids, dtype=np.int64)
         if arm_ids.size and (arm_ids.min() < 0 or arm_ids.max() >= self.n_arms):
             bad = arm_ids[(arm_ids < 0) | (arm_ids >= self.n_arms)][0]
@@ -127,32 +131,28 @@ class ArmSet:
         return layer_index, arm_ids - offsets[layer_index]
 
     def layer_slices(self) -> dict[str, slice]:
-        """The slice of arm ids that belongs to each layer."""
+        """The slice of arm ids that belongs to each group."""
         return {layer.name: slice(layer.offset, layer.offset + layer.n_units) for layer in self.layers}
 
-
-@dataclass
-class _Call:
-    name: str
-    module: nn.Module
-    input: object
-    output: object
+    def per_group(self, arm_ids) -> dict[str, list[int]]:
+        """Sorted channels of each group among ``arm_ids``."""
+        layer_index, units = self.locate(np.asarray(arm_ids, dtype=np.int64))
+        return {self.layers[li].name: sorted(units[layer_index == li].tolist()) for li in np.unique(layer_index)}
 
 
-def _trace(model: nn.Module, example_inputs) -> list[_Call]:
-    """Run the model once and record each leaf module call in execution order."""
-    calls: list[_Call] = []
-    handles = []
+def _trace(model: nn.Module, example_inputs) -> list[tuple[str, nn.Module, object, object]]:
+    """Leaf module calls in execution order: (name, module, first input, output)."""
+    calls, handles = [], []
     for name, module in model.named_modules():
         if len(list(module.children())) == 0:
             def hook(mod, inputs, output, name=name):
-                calls.append(_Call(name, mod, inputs[0] if inputs else None, output))
+                calls.append((name, mod, inputs[0] if inputs else None, output))
             handles.append(module.register_forward_hook(hook))
     was_training = model.training
     try:
         model.eval()
         with torch.no_grad():
-            model(*example_inputs) if isinstance(example_inputs, tuple) else model(example_inputs)
+            batch.call(model, example_inputs)
     finally:
         model.train(was_training)
         for h in handles:
@@ -160,19 +160,24 @@ def _trace(model: nn.Module, example_inputs) -> list[_Call]:
     return calls
 
 
-def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None = None) -> ArmSet:
-    """Discover the arms of a model.
+def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None = None,
+              ignored_layers: Sequence[str | nn.Module] = (), check: bool = True) -> ArmSet:
+    """Discover the arms of a model from Torch-Pruning's dependency graph.
 
     Parameters
     ----------
     model : nn.Module
         A trained network.
-    example_inputs : Tensor or tuple of Tensor
-        A small batch the model accepts; it is run once (eval mode, no gradients) to find the
-        execution order of the layers.
+    example_inputs : Tensor, tuple of Tensor or dict of Tensor
+        A small batch the model accepts (``model(x)``, ``model(*x)`` or ``model(**x)``).
     layers : sequence of str, optional
-        Names of the layers whose units are arms. By default every ``nn.Linear`` and
-        ``nn.Conv2d`` except the output layer.
+        Layers whose groups are prunable; by default every group that masking removes exactly
+        (the others are listed in ``ArmSet.rejected`` with the reason).
+    ignored_layers : sequence of str or nn.Module, default=()
+        Layers whose output channels are never pruned (the output layer always is).
+    check : bool, default=True
+        Compare the masked output with Torch-Pruning's removal (on a copy) for two channels
+        of every group; raise naming the group if they differ beyond 1e-5 relative.
 
     Returns
     -------
@@ -181,8 +186,8 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
     Raises
     ------
     ValueError
-        If the model has no prunable layer, a named layer does not exist, is not a
-        ``Linear``/``Conv2d``, is the output layer, or a prunable module runs twice.
+        If nothing is prunable, a named layer does not exist, is not a Linear/conv, is the
+        output layer, or belongs to a group masking cannot remove exactly (with the reason).
 
     Examples
     --------
@@ -190,95 +195,154 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
     >>> from torch import nn
     >>> model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
     >>> layer = find_arms(model, torch.zeros(2, 4)).layers[0]
-    >>> layer.mask_point, layer.consumer, layer.rank_one
-    ('2', '3', True)
+    >>> [r.name for r in layer.readers], layer.members, layer.mask_point
+    (['3'], ['0', '1'], '2')
     """
-    calls = _trace(model, example_inputs)
     modules = dict(model.named_modules())
-    candidates = [i for i, c in enumerate(calls) if isinstance(c.module, PRUNABLE_TYPES)]
-    if not candidates:
-        raise ValueError("the model has no prunable layer (no nn.Linear or nn.Conv2d ran in its forward)")
-    seen: set[str] = set()
-    for i in candidates:
-        if calls[i].name in seen:
-            raise ValueError(f"layer {calls[i].name!r} runs twice in the forward pass; shared layers cannot be pruned")
-        seen.add(calls[i].name)
-    output_layer = calls[candidates[-1]].name
-
-    if layers is None:
-        chosen = [i for i in candidates[:-1] if not _is_grouped(calls[i].module)]
-    else:
-        by_name = {calls[i].name: i for i in candidates}
-        chosen = []
+    names = {m: n for n, m in modules.items()}
+    calls = _trace(model, example_inputs)
+    prunable = [c for c in calls if isinstance(c[1], PRUNABLE_TYPES)]
+    if not prunable:
+        raise ValueError("the model has no prunable layer (no nn.Linear or conv ran in its forward)")
+    output_layer = prunable[-1][0]
+    ignored = [modules[output_layer]]
+    for item in ignored_layers:
+        if isinstance(item, str) and item not in modules:
+            raise ValueError(f"ignored layer {item!r} is not a module of this model")
+        ignored.append(modules[item] if isinstance(item, str) else item)
+    if layers is not None:
         for name in layers:
             if name not in modules:
                 raise ValueError(f"layer {name!r} is not a module of this model")
-            if name not in by_name:
-                raise ValueError(f"layer {name!r} is a {type(modules[name]).__name__}, not an nn.Linear or nn.Conv2d that runs in forward")
+            if not isinstance(modules[name], PRUNABLE_TYPES):
+                raise ValueError(f"layer {name!r} is a {type(modules[name]).__name__}, not an nn.Linear or conv")
             if name == output_layer:
                 raise ValueError(f"layer {name!r} produces the model's output and cannot be pruned")
-            if _is_grouped(modules[name]):
-                raise ValueError(f"layer {name!r} is a grouped convolution; only groups=1 is supported")
-            chosen.append(by_name[name])
-        chosen.sort()
+    dg = graph.build_graph(model, example_inputs)
+    found = [g for g in graph.groups(model, dg, ignored) if g.n_units > 0]
+    rejected = {g.name: g.reason for g in found if g.reason}
+    if layers is None:
+        chosen = [g for g in found if g.reason is None]
+    else:
+        chosen = []
+        for name in layers:
+            g = next((g for g in found if name == g.name or name in g.members), None)
+            if g is None:
+                raise ValueError(f"layer {name!r} is in no prunable group (ignored, or never run)")
+            if g.reason:
+                raise ValueError(f"layer {name!r} (group {g.name!r}) cannot be masked exactly: {g.reason}")
+            if g not in chosen:
+                chosen.append(g)
     if not chosen:
-        raise ValueError("the model has no prunable layer: its only Linear/Conv2d is the output layer")
-
+        why = "; ".join(f"{k}: {v}" for k, v in rejected.items())
+        raise ValueError("the model has no prunable layer: its only Linear/conv is the output layer"
+                         + (f" or every group is inexact ({why})" if why else ""))
+    order = {c[0]: i for i, c in reversed(list(enumerate(calls)))}
+    chosen.sort(key=lambda g: order.get(g.name, len(calls)))
     result, offset = [], 0
-    for i in chosen:
-        call = calls[i]
-        end = i
-        # Walk forward through per-unit modules that read the previous output.
-        while end + 1 < len(calls) and isinstance(calls[end + 1].module, _PER_UNIT_TYPES) \
-                and calls[end + 1].input is calls[end].output:
+    for g in chosen:
+        result.append(PrunableLayer(g.name, g.module, g.n_units, offset, g.readers, g.members))
+        offset += g.n_units
+    arms = ArmSet(result, output_layer, modules, rejected)
+    arms.sample_size = max(int(c[3][0].numel()) for c in calls if isinstance(c[3], torch.Tensor) and c[3].dim() > 0)
+    _chain_layout(model, arms, calls)
+    if check:
+        from .selfcheck import self_check
+        self_check(model, arms, example_inputs, strict=layers is not None)
+    return arms
+
+
+def _chain_layout(model: nn.Module, arms: ArmSet, calls) -> None:
+    """Mask points and consumers of a plain-chain ``nn.Sequential`` (the fast paths' proof).
+
+    A chain: every child a leaf module called once, in order, each reading the previous
+    output; a group whose coupled layers are its root and per-unit modules up to its single
+    reader. Anything else leaves ``arms.chain`` False and the engine takes the general path.
+    """
+    children = list(model.named_children()) if isinstance(model, nn.Sequential) else []
+    if not children or any(len(list(m.children())) for _, m in children) or len(calls) != len(children) \
+            or [c[0] for c in calls] != [n for n, _ in children] \
+            or any(calls[i + 1][2] is not calls[i][3] for i in range(len(calls) - 1)):
+        return
+    index = {c[0]: i for i, c in enumerate(calls)}
+    for layer in arms.layers:
+        i = end = index[layer.name]
+        while end + 1 < len(calls) and isinstance(calls[end + 1][1], _PER_UNIT_TYPES):
             end += 1
-        consumer_index = next((j for j in range(end + 1, len(calls)) if isinstance(calls[j].module, PRUNABLE_TYPES)), None)
-        consumer = calls[consumer_index] if consumer_index is not None else None
-        out = calls[end].output
-        n_units = call.module.out_features if isinstance(call.module, nn.Linear) else call.module.out_channels
-        rank_one = consumer is not None and consumer.input is out and (
-            (isinstance(consumer.module, nn.Linear) and out.dim() == 2)
-            or (isinstance(consumer.module, nn.Conv2d) and consumer.module.groups == 1
-                and consumer.module.padding_mode == "zeros"))
-        result.append(PrunableLayer(
-            name=call.name, module=call.module, n_units=n_units, offset=offset,
-            mask_point=calls[end].name, mask_shape=tuple(out.shape[1:]),
-            consumer=consumer.name if consumer else None, rank_one=rank_one,
-        ))
-        offset += n_units
-    return ArmSet(layers=result, output_layer=output_layer, modules=modules)
+        j = next((k for k in range(end + 1, len(calls)) if isinstance(calls[k][1], PRUNABLE_TYPES)), None)
+        between = {c[0] for c in calls[i:end + 1]}
+        if j is None or [r.name for r in layer.readers] != [calls[j][0]] or not set(layer.members) <= between:
+            return
+        if any(not isinstance(c[1], (nn.Flatten, nn.Dropout, nn.Identity)) for c in calls[end + 1:j]):
+            return   # something between the mask point and the reader that may not keep zeros
+        out, consumer = calls[end][3], calls[j][1]
+        layer.mask_point, layer.consumer, layer.mask_shape = calls[end][0], calls[j][0], tuple(out.shape[1:])
+        layer.rank_one = j == end + 1 and (
+            (isinstance(consumer, nn.Linear) and out.dim() == 2)
+            or (isinstance(consumer, nn.Conv2d) and consumer.groups == 1 and consumer.padding_mode == "zeros"))
+    arms.chain = True
 
 
-def _is_grouped(module: nn.Module) -> bool:
-    return isinstance(module, nn.Conv2d) and module.groups != 1
+def _gather_columns(weight: torch.Tensor, reader: Reader, n_units: int) -> torch.Tensor | None:
+    """The reader's weights on each unit's input channels, shape ``(n_units, -1)``."""
+    w = weight.detach().transpose(0, 1).reshape(weight.shape[1], -1)      # (in_ch, rest)
+    ch = reader.channels.to(w.device)
+    keep = ch < n_units
+    counts = torch.bincount(ch[keep], minlength=n_units)
+    if len(counts) != n_units or not bool((counts == counts[0]).all()) or int(counts[0]) == 0:
+        return None
+    order = torch.argsort(ch[keep], stable=True)
+    return w[keep][order].reshape(n_units, -1)
 
 
 def outgoing_weight(arms: ArmSet, layer: PrunableLayer) -> torch.Tensor | None:
-    """The consumer's weights that read each unit, as a tensor of shape ``(n_units, -1)``.
+    """Every reader's weights that read each unit, as a tensor of shape ``(n_units, -1)``.
 
-    For a Linear consumer after a flatten, unit ``j`` of a conv layer owns the consecutive
-    input columns ``j*S .. (j+1)*S - 1`` (channel-major flattening). Returns None when the
-    consumer is unknown or its input does not line up with this layer's units.
+    A Linear after a flatten reads unit ``j`` of a conv through ``H·W`` columns; all of them
+    count. None when no reader's columns line up with the units.
     """
-    if layer.consumer is None:
-        return None
-    weight = arms.modules[layer.consumer].weight.detach()
-    if isinstance(arms.modules[layer.consumer], nn.Conv2d):
-        if weight.shape[1] != layer.n_units:
-            return None
-        return weight.transpose(0, 1).reshape(layer.n_units, -1)
-    if weight.shape[1] % layer.n_units:
-        return None
-    per_unit = weight.shape[1] // layer.n_units
-    return weight.reshape(weight.shape[0], layer.n_units, per_unit).transpose(0, 1).reshape(layer.n_units, -1)
+    parts = []
+    for reader in layer.readers:
+        weights = [reader.module.weight] if hasattr(reader.module, "weight") and isinstance(
+            reader.module.weight, torch.Tensor) else [p for n, p in reader.module.named_parameters() if n.startswith("weight_ih")]
+        for w in weights:
+            cols = _gather_columns(w, reader, layer.n_units)
+            if cols is not None:
+                parts.append(cols)
+    return torch.cat(parts, 1) if parts else None
+
+
+def _shape(reader: Reader, x: torch.Tensor, rows: int) -> list[int]:
+    """Broadcast shape of a reader mask: rows on the batch dim, channels on the channel dim."""
+    shape = [1] * x.dim()
+    shape[reader.dim] = x.shape[reader.dim]
+    if rows > 1:
+        shape[reader.batch_dim] = rows
+    return shape
+
+
+def reader_units(reader: Reader, x: torch.Tensor, n_units: int) -> torch.Tensor:
+    """The units' values in a reader's input, shape ``(batch, n_units, positions)``."""
+    dim = reader.dim % x.dim()
+    xt = x.movedim(reader.batch_dim, 0).movedim(dim if dim > reader.batch_dim else dim + 1, -1) \
+        if reader.batch_dim else x.movedim(dim, -1)
+    xt = xt.reshape(xt.shape[0], -1, xt.shape[-1])                      # (B, positions, in_ch)
+    ch = reader.channels.to(x.device)
+    keep = torch.nonzero(ch < n_units).squeeze(1)
+    order = keep[torch.argsort(ch[keep], stable=True)]
+    vals = xt[:, :, order]                                              # (B, P, n·k) unit-major
+    B, P = vals.shape[:2]
+    return vals.reshape(B, P, n_units, -1).permute(0, 2, 1, 3).reshape(B, n_units, -1)
 
 
 class Masker:
-    """Masks arms with a multiply, through forward hooks at each layer's mask point.
+    """Masks arms with a multiply at the input of every reader (forward pre-hooks).
 
-    ``mask`` holds one float tensor per layer (1 = kept, 0 = masked) on the model's device;
-    ``fill`` holds what a masked unit outputs instead (zeros, or its mean for
-    mean-replacement). Nothing loops over units in Python.
+    ``mask`` holds one float tensor per group: ``(n_units,)`` (1 = kept, 0 = masked), or
+    ``(rows, n_units)`` for per-row masks of a replicated batch. ``fill`` (mean-replacement)
+    holds, per group and reader, the value a masked channel reads instead of zero (one
+    per-sample tensor of the reader's input shape). Gates that require gradients may be
+    passed as ``mask`` (Taylor scores).
 
     Examples
     --------
@@ -293,16 +357,19 @@ class Masker:
     True
     """
 
-    def __init__(self, model: nn.Module, arms: ArmSet, *, fill: dict[str, torch.Tensor] | None = None):
+    def __init__(self, model: nn.Module, arms: ArmSet, *, fill: dict | None = None,
+                 mask: dict[str, torch.Tensor] | None = None):
         self.model, self.arms = model, arms
         device = next(model.parameters()).device
-        self.mask = {layer.name: torch.ones(layer.n_units, device=device) for layer in arms.layers}
+        self.mask = mask if mask is not None else {
+            layer.name: torch.ones(layer.n_units, device=device) for layer in arms.layers}
         self.fill = fill or {}
         self._handles: list = []
 
     def __enter__(self) -> "Masker":
         for layer in self.arms.layers:
-            self._handles.append(self.arms.modules[layer.mask_point].register_forward_hook(self._hook(layer)))
+            for reader in layer.readers:
+                self._handles.append(reader.module.register_forward_pre_hook(self._hook(layer, reader)))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -310,27 +377,46 @@ class Masker:
             h.remove()
         self._handles.clear()
 
-    def _hook(self, layer: PrunableLayer):
-        def hook(module, inputs, output):
-            mask = self.mask[layer.name].view(1, -1, *([1] * (output.dim() - 2)))
-            fill = self.fill.get(layer.name)
-            if fill is None:
-                return output * mask
-            return output * mask + (1 - mask) * fill.view(1, *fill.shape)
+    def _hook(self, layer: PrunableLayer, reader: Reader):
+        def hook(module, args):
+            x = args[0]
+            m = self.mask[layer.name]
+            ext = torch.cat([m, torch.ones_like(m[..., :1])], -1)[..., reader.channels]   # (in_ch,) or (rows, in_ch)
+            rows = ext.shape[0] if ext.dim() == 2 else 1
+            cd = reader.dim % x.dim()
+            if rows > 1 and reader.batch_dim > cd:
+                ext = ext.t()
+            rm = ext.reshape(_shape(reader, x, rows))
+            fill = self.fill.get(layer.name, {}).get(reader.name)
+            x = x * rm.to(x.dtype) if fill is None else x * rm + (1 - rm) * fill.unsqueeze(reader.batch_dim)
+            return (x,) + tuple(args[1:])
         return hook
 
     def set(self, arm_ids: Sequence[int] | np.ndarray) -> None:
         """Mask exactly these arms (all others kept)."""
         self.reset()
-        layer_index, unit = self.arms.locate(np.asarray(arm_ids, dtype=np.int64))
-        for li in np.unique(layer_index):
-            units = torch.as_tensor(unit[layer_index == li], device=self.mask[self.arms.layers[li].name].device)
-            self.mask[self.arms.layers[li].name][units] = 0.0
+        for name, units in self.arms.per_group(arm_ids).items():
+            self.mask[name][torch.as_tensor(units, device=self.mask[name].device)] = 0.0
+
+    def set_rows(self, arm_ids: np.ndarray, rows_per_arm: int) -> None:
+        """Per-row masks: rows ``k·rows_per_arm .. (k+1)·rows_per_arm − 1`` mask arm ``arm_ids[k]``."""
+        layer_index, units = self.arms.locate(np.asarray(arm_ids, dtype=np.int64))
+        device = next(self.model.parameters()).device
+        rows = len(arm_ids) * rows_per_arm
+        for li, layer in enumerate(self.arms.layers):
+            m = torch.ones(rows, layer.n_units, device=device)
+            ks = np.flatnonzero(layer_index == li)
+            if len(ks):
+                r = torch.as_tensor(ks, device=device).repeat_interleave(rows_per_arm) * rows_per_arm \
+                    + torch.arange(rows_per_arm, device=device).repeat(len(ks))
+                m[r, torch.as_tensor(units[ks], device=device).repeat_interleave(rows_per_arm)] = 0.0
+            self.mask[layer.name] = m
 
     def reset(self) -> None:
         """Unmask every arm."""
-        for m in self.mask.values():
-            m.fill_(1.0)
+        device = next(self.model.parameters()).device
+        for layer in self.arms.layers:
+            self.mask[layer.name] = torch.ones(layer.n_units, device=device)
 
     @contextlib.contextmanager
     def masked(self, arm_ids: Sequence[int] | np.ndarray) -> Iterator[None]:
@@ -342,26 +428,38 @@ class Masker:
             self.reset()
 
 
-def unit_means(model: nn.Module, arms: ArmSet, inputs: torch.Tensor, *, batch_size: int = 512) -> dict[str, torch.Tensor]:
-    """Mean output of every unit at its mask point over ``inputs`` (for mean-replacement).
+def register_unit_hook(arms: ArmSet, layer: PrunableLayer, fn):
+    """Call ``fn(values)`` with the group's units as its first reader sees them, shape
+    ``(batch, n_units, positions)``, on every forward (after any Masker entered earlier)."""
+    reader = layer.readers[0]
+    return reader.module.register_forward_pre_hook(lambda m, args: fn(reader_units(reader, args[0], layer.n_units)))
 
-    The mean is taken over samples only, so a conv channel's mean is a ``(H, W)`` map.
+
+def unit_means(model: nn.Module, arms: ArmSet, inputs, *, batch_size: int = 512) -> dict[str, dict[str, torch.Tensor]]:
+    """Mean input of every reader over ``inputs`` (for mean-replacement), per group and reader.
+
+    The mean is over samples only: a per-sample tensor of the reader's input shape.
     """
-    sums: dict[str, torch.Tensor] = {}
+    sums: dict[tuple[str, str], torch.Tensor] = {}
     handles = []
     for layer in arms.layers:
-        def hook(module, inp, output, name=layer.name):
-            s = output.detach().double().sum(0)
-            sums[name] = sums[name] + s if name in sums else s
-        handles.append(arms.modules[layer.mask_point].register_forward_hook(hook))
+        for reader in layer.readers:
+            def hook(module, args, key=(layer.name, reader.name), bd=reader.batch_dim):
+                s = args[0].detach().double().sum(bd)
+                sums[key] = sums[key] + s if key in sums else s
+            handles.append(reader.module.register_forward_pre_hook(hook))
+    n = batch.length(inputs)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            for start in range(0, len(inputs), batch_size):
-                model(inputs[start:start + batch_size])
+            for start in range(0, n, batch_size):
+                batch.call(model, batch.index(inputs, slice(start, start + batch_size)))
     finally:
         model.train(was_training)
         for h in handles:
             h.remove()
-    return {name: (s / len(inputs)).float() for name, s in sums.items()}
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for (g, r), s in sums.items():
+        out.setdefault(g, {})[r] = (s / n).float()
+    return out

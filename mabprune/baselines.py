@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .arms import ArmSet, Masker, outgoing_weight
+from . import batch
+from .arms import ArmSet, Masker, outgoing_weight, register_unit_hook
 from .engine import LossFn
 
 BASELINES = ("magnitude", "activation_variation", "taylor", "random", "none")
@@ -69,17 +70,17 @@ def activation_variation_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor,
     masker.__enter__()  # masking hooks first, so the capture below sees masked outputs
     try:
         for layer in arms.layers:
-            def hook(module, inp, out, name=layer.name):
+            def hook(out, name=layer.name):
                 o = out.detach().double().transpose(0, 1).reshape(out.shape[1], -1)   # (units, samples·positions)
                 stats[name].append(torch.stack([torch.full_like(o[:, 0], o.shape[1]), o.sum(1), (o ** 2).sum(1)]))
-            handles.append(arms.modules[layer.mask_point].register_forward_hook(hook))
+            handles.append(register_unit_hook(arms, layer, hook))
         if masked is not None and len(masked):
             masker.set(masked)
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            for start in range(0, len(X), batch_size):
-                model(X[start:start + batch_size])
+            for start in range(0, batch.length(X), batch_size):
+                batch.call(model, batch.index(X, slice(start, start + batch_size)))
         model.train(was_training)
     finally:
         for h in handles:
@@ -105,25 +106,19 @@ def taylor_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, y: torch.Tens
     ``ΔL ≈ −∂L/∂g`` (Molchanov et al., 2017, without the absolute value so that it is on the
     scale of the bandit's pulls). The safety score is ``−ΔL``. Eval mode, like the pulls.
     """
-    fill = fill or {}
-    gates = {layer.name: torch.ones(layer.n_units, device=X.device, requires_grad=True) for layer in arms.layers}
-    handles = []
-    for layer in arms.layers:
-        def hook(module, inp, out, name=layer.name):
-            g = gates[name].view(1, -1, *([1] * (out.dim() - 2)))
-            f = fill.get(name)
-            return out * g if f is None else out * g + (1 - g) * f.unsqueeze(0)
-        handles.append(arms.modules[layer.mask_point].register_forward_hook(hook))
+    device = y.device
+    gates = {layer.name: torch.ones(layer.n_units, device=device, requires_grad=True) for layer in arms.layers}
+    masker = Masker(model, arms, fill=fill, mask=gates)   # the gates multiply every reader's input
+    n = batch.length(X)
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(X), batch_size):
-            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
-            (loss(model(xb), yb).sum() / len(X)).backward()
+        with masker:
+            for start in range(0, n, batch_size):
+                xb, yb = batch.index(X, slice(start, start + batch_size)), y[start:start + batch_size]
+                (loss(batch.call(model, xb), yb).sum() / n).backward()
     finally:
         model.train(was_training)
-        for h in handles:
-            h.remove()
         model.zero_grad(set_to_none=True)
     return np.concatenate([gates[layer.name].grad.double().cpu().numpy() for layer in arms.layers])
 

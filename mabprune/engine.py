@@ -11,15 +11,20 @@ Two engines give the same numbers (a test holds them to 1e-5):
     downstream. When the next layer is an ``nn.Linear`` reading the masked tensor, its output
     for a masked variant is the rank-1 update ``z' = z − h_j W[:, j]`` of the unmasked output,
     so that layer's matrix product is not repeated. A sample whose unit already outputs the
-    fill value (zero after a ReLU) has ΔL exactly 0 and is skipped. For an ``nn.Sequential``
-    the prefix runs once per layer and each chunk of variants runs only the slice after the
-    hook point; any other model gets the variants appended to its batch by a forward hook.
+    fill value (zero after a ReLU) has ΔL exactly 0 and is skipped. These fast paths run only
+    where :func:`mabprune.arms.find_arms` proved the model a plain chain ``nn.Sequential`` (each
+    module called once, each reading the previous output, every group's single reader right
+    after its per-unit modules); in-place modules downstream get a copy. Any other graph takes
+    the general path, exact for every graph: the batch is replicated for K arms and per-row
+    masks are applied through the same reader pre-hooks as the naive engine, one forward per
+    K arms.
 
 Both run in eval mode (no dropout, BatchNorm running statistics) under ``torch.no_grad``.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import numpy as np
@@ -27,33 +32,53 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import batch
 from .arms import ArmSet, Masker, PrunableLayer
 
 ENGINES = ("batched", "naive")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def make_loss(loss_fn: str | LossFn = "cross_entropy") -> LossFn:
+def make_loss(loss_fn="cross_entropy") -> LossFn:
     """A per-sample loss function: ``(outputs, targets) -> Tensor of shape (batch,)``.
 
     Parameters
     ----------
-    loss_fn : {"cross_entropy", "mse"} or callable
-        A name, or a callable that already returns one loss per sample.
+    loss_fn : {"cross_entropy", "mse"}, a torch.nn loss module, or callable
+        A name; a ``torch.nn`` loss module with a ``reduction`` attribute (``nn.CrossEntropyLoss()``,
+        ``nn.MSELoss()``, ...), used with ``reduction="none"`` and averaged over any
+        non-sample dims; or a callable that already returns one loss per sample.
 
     Examples
     --------
     >>> import torch
     >>> make_loss("mse")(torch.tensor([[1.0], [3.0]]), torch.tensor([0.0, 1.0]))
     tensor([1., 4.])
+    >>> make_loss(torch.nn.MSELoss())(torch.tensor([[1.0], [3.0]]), torch.tensor([[0.0], [1.0]]))
+    tensor([1., 4.])
     """
+    if isinstance(loss_fn, nn.Module):
+        if not hasattr(loss_fn, "reduction"):
+            raise ValueError(f"loss_fn {type(loss_fn).__name__} has no 'reduction' attribute: pass a torch.nn loss "
+                             "or a callable returning per-sample losses")
+        module = copy.copy(loss_fn)
+        module.reduction = "none"
+
+        def per_sample(out, y):
+            if y.is_floating_point() and y.shape != out.shape and y.numel() == out.numel():
+                y = y.reshape(out.shape)   # (n,) targets of an (n, 1) output: no broadcasting
+            values = module(out, y)
+            return values.reshape(len(values), -1).mean(1) if values.dim() > 1 else values
+        per_sample.module = loss_fn
+        return per_sample
     if callable(loss_fn):
         return loss_fn
     if loss_fn == "cross_entropy":
         return lambda out, y: F.cross_entropy(out, y, reduction="none")
     if loss_fn == "mse":
         return lambda out, y: ((out.reshape(len(out), -1) - y.reshape(len(y), -1).to(out.dtype)) ** 2).mean(1)
-    raise ValueError(f"unknown loss_fn {loss_fn!r}: use 'cross_entropy', 'mse' or a callable returning per-sample losses")
+    raise ValueError(f"unknown loss_fn {loss_fn!r}: use 'cross_entropy', 'mse', a torch.nn loss module or a callable "
+                     "returning per-sample losses")
 
 
 class _EvalMode:
@@ -104,7 +129,7 @@ class Engine:
     def base_losses(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-sample loss of the unmasked model."""
         with _EvalMode(self.model):
-            return self._check_loss(self.loss(self.model(X), y), len(X))
+            return self._check_loss(self.loss(batch.call(self.model, X), y), batch.length(X))
 
     def pull(self, arm_ids, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
         """ΔL of each arm on the batch ``(X, y)``, in the order given (float64 array)."""
@@ -123,7 +148,7 @@ class NaiveEngine(Engine):
         with _EvalMode(self.model), Masker(self.model, self.arms, fill=self.fill) as masker:
             for i, arm in enumerate(arm_ids):
                 masker.set([arm])
-                out[i] = (self.loss(self.model(X), y) - base).mean().item()
+                out[i] = (self.loss(batch.call(self.model, X), y) - base).mean().item()
             masker.reset()
         return out
 
@@ -152,23 +177,39 @@ class BatchedEngine(Engine):
     def pull(self, arm_ids, X, y):
         arm_ids = np.asarray(arm_ids, dtype=np.int64)
         out = np.empty(len(arm_ids))
-        layer_index, units = self.arms.locate(arm_ids)
-        budget = 2 ** 26 if X.is_cuda else 2 ** 21
+        cuda = batch.tensors(X)[0].is_cuda
+        budget = 2 ** 26 if cuda else 2 ** 21
         with _EvalMode(self.model):
+            if not (self.arms.chain and isinstance(X, torch.Tensor)):
+                return self._pull_general(arm_ids, X, y, budget)
+            layer_index, units = self.arms.locate(arm_ids)
             for li in np.unique(layer_index):
                 where = np.flatnonzero(layer_index == li)
                 layer = self.arms.layers[li]
                 max_rows = self.max_rows or max(1, budget // self._row_size(layer))
-                split = _sequential_split(self.model, layer)
-                if split is None:
-                    out[where] = self._pull_with_hooks(layer, units[where], X, y, max_rows)
-                else:
-                    out[where] = self._pull_sliced(layer, units[where], X, y, max_rows, *split)
+                out[where] = self._pull_sliced(layer, units[where], X, y, max_rows, *_sequential_split(self.model, layer))
+        return out
+
+    def _pull_general(self, arm_ids, X, y, budget) -> np.ndarray:
+        """Any graph: K copies of the batch, copy k masking arm k through the reader pre-hooks."""
+        B = batch.length(X)
+        rows = self.max_rows or max(1, 8 * budget // self.arms.sample_size)
+        k = max(1, rows // B)
+        base = self.base_losses(X, y)
+        out = np.empty(len(arm_ids))
+        with Masker(self.model, self.arms, fill=self.fill) as masker:
+            for start in range(0, len(arm_ids), k):
+                chunk = arm_ids[start:start + k]
+                masker.set_rows(chunk, B)
+                outputs = batch.call(self.model, batch.repeat(X, len(chunk)))
+                ys = y.repeat(len(chunk), *([1] * (y.dim() - 1)))
+                losses = self._check_loss(self.loss(outputs, ys), B * len(chunk)).reshape(len(chunk), B)
+                out[start:start + len(chunk)] = (losses - base).double().mean(1).cpu().numpy()
         return out
 
     def _variants(self, layer: PrunableLayer, h: torch.Tensor, units_t: torch.Tensor):
         """Rows (sample, arm) whose masked value differs from ``h``, and the change there."""
-        fill = self.fill.get(layer.name)
+        fill = self._chain_fill(layer)
         hu = h[:, units_t]                                               # (B, K, ...)
         target = torch.zeros_like(hu) if fill is None else fill[units_t].unsqueeze(0).expand_as(hu)
         delta = target - hu                                              # masked minus unmasked
@@ -196,6 +237,11 @@ class BatchedEngine(Engine):
         h_var[torch.arange(len(b_idx), device=h.device), units_t[k_idx]] += dh
         return h_var
 
+    def _chain_fill(self, layer: PrunableLayer):
+        """Mean-replacement value at the mask point (the reader's input, before any flatten)."""
+        per_reader = self.fill.get(layer.name)
+        return None if not per_reader else per_reader[layer.consumer].reshape(layer.mask_shape)
+
     def _row_size(self, layer: PrunableLayer) -> int:
         """Elements per variant row at the hook point (the widest tensor a chunk builds)."""
         consumer = self.arms.modules.get(layer.consumer) if layer.consumer else None
@@ -216,7 +262,8 @@ class BatchedEngine(Engine):
         units_t = torch.as_tensor(units, device=X.device)
         h = prefix(X)
         z = hook_module(h) if layer.rank_one else None
-        base = self._check_loss(self.loss(downstream(z if layer.rank_one else h), y), len(X))
+        # downstream may start with an in-place module (nn.ReLU(inplace=True)): give it a copy
+        base = self._check_loss(self.loss(downstream((z if layer.rank_one else h).clone()), y), len(X))
         b_all, k_all, d_all = self._variants(layer, h, units_t)
         weight_t = self._weight_t(layer)
         delta_l = torch.zeros(len(units), dtype=torch.float64, device=X.device)
@@ -228,45 +275,11 @@ class BatchedEngine(Engine):
             delta_l.index_add_(0, k_idx, (losses - base[b_idx]).double())
         return (delta_l / len(X)).cpu().numpy()
 
-    def _pull_with_hooks(self, layer, units, X, y, max_rows) -> np.ndarray:
-        """Any model: a hook at the hook point appends the variants to the batch."""
-        chunk = max(1, max_rows // max(1, len(X)))
-        out = np.empty(len(units))
-        weight_t = self._weight_t(layer)
-        for start in range(0, len(units), chunk):
-            units_t = torch.as_tensor(units[start:start + chunk], device=X.device)
-            state: dict = {}
-
-            def hook(module, inputs, output):
-                h = inputs[0] if layer.rank_one else output
-                b_idx, k_idx, dh = self._variants(layer, h, units_t)
-                state.update(b_idx=b_idx, k_idx=k_idx)
-                return torch.cat([output, self._apply(layer, h, output, units_t, b_idx, k_idx, dh, weight_t)])
-
-            name = layer.consumer if layer.rank_one else layer.mask_point
-            handle = self.arms.modules[name].register_forward_hook(hook)
-            try:
-                outputs = self.model(X)
-            finally:
-                handle.remove()
-            B, b_idx, k_idx = len(X), state["b_idx"], state["k_idx"]
-            losses = self._check_loss(self.loss(outputs, torch.cat([y, y[b_idx]])), B + len(b_idx))
-            diff = (losses[B:] - losses[:B][b_idx]).double()
-            delta_l = torch.zeros(len(units_t), dtype=torch.float64, device=X.device).index_add_(0, k_idx, diff)
-            out[start:start + chunk] = (delta_l / B).cpu().numpy()
-        return out
-
 
 def _sequential_split(model: nn.Module, layer: PrunableLayer):
-    """``(prefix, hook_module, downstream)`` when the hook point is a top-level child of an
-    ``nn.Sequential``; None otherwise (the engine then uses hooks)."""
-    if not isinstance(model, nn.Sequential):
-        return None
+    """``(prefix, hook_module, downstream)`` of a plain-chain ``nn.Sequential``."""
     names = [name for name, _ in model.named_children()]
-    target = layer.consumer if layer.rank_one else layer.mask_point
-    if target not in names:
-        return None
-    i = names.index(target)
+    i = names.index(layer.consumer if layer.rank_one else layer.mask_point)
     if layer.rank_one:
         return model[:i], model[i], model[i + 1:]
     return model[:i + 1], None, model[i + 1:]

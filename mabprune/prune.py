@@ -14,9 +14,11 @@ import torch_pruning as tp
 from torch import nn
 
 from . import baselines, policies
+from . import batch, graph
 from .arms import ArmSet, find_arms, unit_means
+from .bandit import bandit_step
 from .engine import ENGINES, make_engine, make_loss
-from .rewards import REWARDS, make_reward
+from .rewards import REWARDS
 
 METHODS = tuple(policies.POLICIES) + baselines.BASELINES
 
@@ -77,33 +79,104 @@ class PruneResult:
         return sum(len(units) for units in self.removed.values())
 
 
-def _as_tensors(data) -> tuple[torch.Tensor, torch.Tensor]:
-    """The reward data as two tensors (a DataLoader is read once, in its own order)."""
+def _as_tensors(data, target: str | int | None = None):
+    """The reward data as ``(inputs, targets)``; inputs may be a tensor, a tuple or a dict.
+
+    ``data`` is a pair ``(X, y)`` (``X`` a tensor, array, tuple of tensors or dict of
+    tensors), or a DataLoader read once in its own order whose batches are ``(x, y)``,
+    ``(x1, ..., xn, y)`` (the last item is the target, unless ``target`` gives its position) or
+    dicts (``target`` names the target key; default ``"labels"`` or ``"y"``).
+    """
     if isinstance(data, torch.utils.data.DataLoader):
         xs, ys = [], []
-        for batch in data:
-            xs.append(torch.as_tensor(batch[0]))
-            ys.append(torch.as_tensor(batch[1]))
+        for b in data:
+            x, t = _split_batch(b, target)
+            xs.append(x)
+            ys.append(torch.as_tensor(t))
         if not xs:
             raise ValueError("data is an empty DataLoader: the reward (validation) split has no samples")
-        return torch.cat(xs), torch.cat(ys)
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        X, y = (torch.as_tensor(np.asarray(d)) if not isinstance(d, torch.Tensor) else d for d in data)
-        if len(X) == 0:
-            raise ValueError("data is empty: the reward (validation) split has no samples")
-        if len(X) != len(y):
-            raise ValueError(f"data has {len(X)} inputs but {len(y)} targets")
-        return X, y
-    raise ValueError(f"data must be a DataLoader or a pair (X, y) of the validation split, got {type(data).__name__}")
+        X = _cat(xs)
+        y = torch.cat(ys)
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = data
+        X = X if isinstance(X, (torch.Tensor, tuple, list, dict)) else torch.as_tensor(np.asarray(X))
+        X = tuple(X) if isinstance(X, list) else X
+        y = y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
+    else:
+        raise ValueError(f"data must be a DataLoader or a pair (X, y) of the validation split, got {type(data).__name__}")
+    n = batch.length(X)
+    if n == 0:
+        raise ValueError("data is empty: the reward (validation) split has no samples")
+    if n != len(y):
+        raise ValueError(f"data has {n} inputs but {len(y)} targets")
+    return X, y
+
+
+def _split_batch(b, target):
+    if isinstance(b, dict):
+        key = target if target is not None else next((k for k in ("labels", "label", "y", "target") if k in b), None)
+        if key not in b:
+            raise ValueError(f"a DataLoader batch is a dict with keys {sorted(b)}: name the target key with target=")
+        return {k: v for k, v in b.items() if k != key}, b[key]
+    if not isinstance(b, (tuple, list)) or len(b) < 2:
+        raise ValueError(f"a DataLoader batch must be (inputs..., target) or a dict, got {type(b).__name__}")
+    pos = len(b) - 1 if target is None else int(target) % len(b)
+    xs = [torch.as_tensor(v) for i, v in enumerate(b) if i != pos]
+    return (xs[0] if len(xs) == 1 else tuple(xs)), b[pos]
+
+
+def _cat(xs):
+    if isinstance(xs[0], dict):
+        return {k: torch.cat([x[k] for x in xs]) for k in xs[0]}
+    if isinstance(xs[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*xs))
+    return torch.cat(xs)
 
 
 def _resolve_device(device) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        device = torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} but CUDA is not available on this machine: use 'cpu' or 'auto'")
+    return device
+
+
+def _check_inputs(model: nn.Module, X, y: torch.Tensor, loss_fn) -> None:
+    """Fail before any compute on inputs the model or the loss would misread, naming the value."""
+    param = next(model.parameters())
+    for t in batch.tensors(X):
+        if t.is_floating_point() and t.dtype != param.dtype:
+            raise ValueError(f"an input tensor has dtype {t.dtype} but the model's parameters are {param.dtype}: "
+                             f"convert one of them (e.g. X.to({param.dtype}))")
+    name = getattr(loss_fn, "__class__", type(None)).__name__ if isinstance(loss_fn, nn.Module) else loss_fn
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        try:
+            out = batch.call(model, batch.index(X, slice(0, 2)))
+        finally:
+            model.train(was_training)
+    if name in ("cross_entropy", "CrossEntropyLoss", "NLLLoss"):
+        if y.is_floating_point() and y.shape == out.shape:
+            return   # class probabilities
+        if y.is_floating_point():
+            raise ValueError(f"loss_fn={name!r} needs integer class labels, got {y.dtype} targets "
+                             f"(first values {y.flatten()[:3].tolist()}); use y.long(), or loss_fn='mse' for regression")
+        n_classes = out.shape[1] if out.dim() > 1 else 1
+        low, high = int(y.min()), int(y.max())
+        ignore = getattr(loss_fn, "ignore_index", -100)
+        if (low < 0 and low != ignore) or high >= n_classes:
+            raise ValueError(f"labels range over {low}..{high} but the model outputs {n_classes} classes "
+                             f"(labels must be in 0..{n_classes - 1})")
+    elif name in ("mse", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"):
+        per_out, per_y = out.shape[1:].numel(), y.shape[1:].numel()
+        if per_out != per_y:
+            raise ValueError(f"loss_fn={name!r}: the model outputs {tuple(out.shape[1:])} per sample but the target is "
+                             f"{tuple(y.shape[1:])} per sample; they would broadcast silently")
 
 
 def select_removals(scores: np.ndarray, arms: ArmSet, n_remove: int, *, scope: str = "global",
@@ -139,32 +212,34 @@ def select_removals(scores: np.ndarray, arms: ArmSet, n_remove: int, *, scope: s
     return np.array(chosen, dtype=np.int64)
 
 
-def _remove(model: nn.Module, arms: ArmSet, removal: np.ndarray, example: torch.Tensor,
+def _remove(model: nn.Module, arms: ArmSet, removal: np.ndarray, example,
             fill: dict | None) -> dict[str, list[int]]:
-    """Physically remove arms with Torch-Pruning's dependency graph; returns units per layer."""
-    layer_index, units = arms.locate(removal)
-    per_layer = {arms.layers[li].name: sorted(units[layer_index == li].tolist()) for li in np.unique(layer_index)}
-    if fill:  # mean-replacement: the removed unit's constant output moves into the consumer's bias
+    """Remove arms physically: one Torch-Pruning call per group; returns channels per group.
+
+    With mean-replacement the removed channels' mean input moves into every reader's bias
+    first (each reader is an ``nn.Linear`` with a bias on 2-D inputs, checked by :func:`prune`).
+    """
+    per_group = arms.per_group(removal)
+    if fill:
         for layer in arms.layers:
-            if layer.name in per_layer:
-                consumer = arms.modules[layer.consumer]
-                idx = torch.as_tensor(per_layer[layer.name], device=consumer.weight.device)
-                cols = consumer.weight.shape[1] // layer.n_units
-                w = consumer.weight.detach().reshape(consumer.weight.shape[0], layer.n_units, cols)[:, idx]
+            if layer.name not in per_group:
+                continue
+            gone = torch.as_tensor(per_group[layer.name])
+            for reader in layer.readers:
+                cols = torch.isin(reader.channels.cpu(), gone).nonzero().squeeze(1).to(reader.module.weight.device)
                 with torch.no_grad():
-                    consumer.bias += (w * fill[layer.name][idx].reshape(1, len(idx), cols)).sum((1, 2))
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example, verbose=False)
-    for name, idxs in per_layer.items():
-        module = arms.modules[name]
-        fn = tp.prune_linear_out_channels if isinstance(module, nn.Linear) else tp.prune_conv_out_channels
-        graph.get_pruning_group(module, fn, idxs=idxs).prune()
-    return per_layer
+                    reader.module.bias += reader.module.weight[:, cols] @ fill[layer.name][reader.name][cols]
+    graph.remove(model, example, per_group)
+    return per_group
 
 
-def _count(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
+def _count(model: nn.Module, example) -> tuple[int, int]:
     was_training = model.training
     model.eval()
-    macs, params = tp.utils.count_ops_and_params(model, example)
+    if isinstance(example, dict):
+        macs, params = tp.utils.count_ops_and_params(model, example)
+    else:
+        macs, params = tp.utils.count_ops_and_params(model, example if isinstance(example, torch.Tensor) else list(example))
     model.train(was_training)
     return int(macs), int(params)
 
@@ -175,7 +250,8 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
           min_units_per_layer: int = 1, fine_tune: Callable[[nn.Module], Any] | None = None,
           rank_by: str = "mean", layers: Sequence[str] | None = None, replacement: str = "zero",
           seed: int = 0, device: str | torch.device = "auto", engine: str = "batched",
-          policy_params: dict | None = None, max_rows: int | None = None) -> PruneResult:
+          policy_params: dict | None = None, max_rows: int | None = None,
+          ignored_layers: Sequence[str | nn.Module] = (), target: str | int | None = None) -> PruneResult:
     """Prune ``amount`` of a network's hidden units with a bandit policy or a baseline.
 
     Every hidden unit (output unit of an ``nn.Linear``, output channel of an ``nn.Conv2d``,
@@ -189,15 +265,17 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     model : nn.Module
         A trained network. It is copied; the original is not modified.
     data : DataLoader or (X, y)
-        The reward data: the **validation** split, never the test split.
+        The reward data: the **validation** split, never the test split. ``X`` may be a
+        tensor, a tuple of tensors (``model(*X)``) or a dict (``model(**X)``); a DataLoader
+        may yield ``(x, y)``, ``(x1, ..., xn, y)`` or dicts (see ``target``).
     method : str, default="ucb1"
         A policy (``epsilon_greedy``, ``softmax``, ``ucb1``, ``thompson``, ``hedge``, ``exp3``)
         or a baseline (``magnitude``, ``activation_variation``, ``taylor``, ``random``,
         ``none``).
     amount : float, default=0.5
         Fraction of the hidden units to remove, in (0, 1).
-    loss_fn : {"cross_entropy", "mse"} or callable, default="cross_entropy"
-        Per-sample loss; use ``"mse"`` for regression.
+    loss_fn : {"cross_entropy", "mse"}, torch.nn loss module or callable, default="cross_entropy"
+        Per-sample loss; use ``"mse"`` (or ``nn.MSELoss()``) for regression.
     rounds : int, default=200
         Bandit rounds (in total, shared between the steps).
     batch_size : int, default=128
@@ -233,6 +311,12 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         Parameters of the policy (e.g. ``{"c": 1.0}`` for UCB1).
     max_rows : int, optional
         Memory bound of the batched engine (see :class:`mabprune.engine.BatchedEngine`).
+    ignored_layers : sequence of str or nn.Module, default=()
+        Layers whose output channels are never pruned (as in Torch-Pruning).
+    target : str or int, optional
+        Where the target is in a DataLoader's batches: a dict key (default ``"labels"``,
+        ``"label"``, ``"y"`` or ``"target"``, whichever is present) or a tuple position
+        (default the last item).
 
     Returns
     -------
@@ -253,7 +337,8 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     # --- validate everything before any compute -------------------------------------------
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
-    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 < amount < 1:
+    if isinstance(amount, (bool, np.bool_)) or not isinstance(amount, (int, float, np.integer, np.floating)) \
+            or not 0 < amount < 1:
         raise ValueError(f"amount must be a fraction in (0, 1), got {amount!r}")
     for name, value, low in (("rounds", rounds, 0), ("batch_size", batch_size, 1), ("arms_per_round", arms_per_round, 1),
                              ("steps", steps, 1), ("min_units_per_layer", min_units_per_layer, 1)):
@@ -273,21 +358,23 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         raise ValueError(f"policy_params {sorted(policy_params)} given, but {method!r} is not a bandit policy")
     if fine_tune is not None and not callable(fine_tune):
         raise ValueError(f"fine_tune must be a callable taking the model, got {type(fine_tune).__name__}")
+    amount = float(amount)
     loss = make_loss(loss_fn)
     device = _resolve_device(device)
-    X, y = _as_tensors(data)
-    X, y = X.to(device), y.to(device)
+    X, y = _as_tensors(data, target)
+    X, y = batch.to(X, device), y.to(device)
     start_time = time.perf_counter()
 
     work = copy.deepcopy(model).to(device)
-    example = X[:2]
-    arms = find_arms(work, example, layers=layers)  # raises when nothing is prunable
+    _check_inputs(work, X, y, loss_fn)
+    example = batch.index(X, slice(0, 2))
+    arms = find_arms(work, example, layers=layers, ignored_layers=ignored_layers)  # raises when nothing is prunable
     if replacement == "mean":
         for layer in arms.layers:
-            consumer = arms.modules.get(layer.consumer) if layer.consumer else None
-            if not isinstance(consumer, nn.Linear) or consumer.bias is None:
-                raise ValueError(f"replacement='mean' needs an nn.Linear with bias after layer {layer.name!r}; "
-                                 f"its next layer is {type(consumer).__name__}")
+            for reader in layer.readers:
+                if not isinstance(reader.module, nn.Linear) or reader.module.bias is None:
+                    raise ValueError(f"replacement='mean' needs every reader of group {layer.name!r} to be an nn.Linear "
+                                     f"with bias; {reader.name!r} is a {type(reader.module).__name__}")
     _check_finite_losses(work, loss, X, y, batch_size)
     macs_before, params_before = _count(work, example)
     arm_layers = [(layer.name, layer.n_units) for layer in arms.layers]
@@ -302,34 +389,20 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     first = None
 
     for step in range(steps):
-        arms = find_arms(work, example, layers=layer_names)
+        arms = find_arms(work, example, layers=layer_names, ignored_layers=ignored_layers, check=step == 0)
         n_step = int(step_quota[step])
         fill = unit_means(work, arms, X) if replacement == "mean" else None
         counts = np.zeros(arms.n_arms, dtype=np.int64)
         if method in policies.POLICIES:
             step_rounds = rounds // steps + (1 if step < rounds % steps else 0)
             eng = make_engine(engine, work, arms, loss_fn=loss, fill=fill, max_rows=max_rows)
-            policy = policies.make(method, arms.n_arms, seed=seed + step, **policy_params)
-            transform = make_reward(reward)
             t0 = time.perf_counter()
-            everything = np.arange(arms.n_arms)
-            # One pass over all arms sets the reward scale (the 'unit' transform needs it) and is
-            # every policy's first observation, so no arm is ranked without ever being pulled.
-            delta = _pull(eng, everything, X, y, rng, batch_size, step, -1)
-            policy.update(everything, transform.fit(delta)(delta))
-            pulls += arms.n_arms
-            for r in range(step_rounds):
-                chosen = everything if policy.full_information else policy.select(min(arms_per_round, arms.n_arms))
-                rewards = transform(_pull(eng, chosen, X, y, rng, batch_size, step, r))
-                policy.update(chosen, rewards)
-                pulls += len(chosen)
-                history.append({"step": step, "round": r, "arms": chosen.copy(), "rewards": rewards.astype(np.float32)})
+            estimates, counts, scores, n_pulls = bandit_step(
+                eng, arms.n_arms, X, y, method=method, rounds=step_rounds, arms_per_round=arms_per_round,
+                reward=reward, rank_by=rank_by, batch_size=batch_size, seed=seed + step, step=step, rng=rng,
+                policy_params=policy_params, history=history)
+            pulls += n_pulls
             pull_time += time.perf_counter() - t0
-            estimates, counts = policy.estimates.copy(), policy.counts.copy()
-            scores = estimates
-            if rank_by == "lcb":
-                scores = estimates - np.sqrt(2 * math.log(max(counts.sum(), 2)) / np.maximum(counts, 1))
-                scores[counts == 0] = -np.inf
             removal = select_removals(scores, arms, n_step, scope=scope, min_units_per_layer=min_units_per_layer)
         else:
             estimates, removal = _baseline(method, work, arms, X, y, loss, fill, n_step, scope,
@@ -346,6 +419,7 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
             break
 
     macs_after, params_after = _count(work, example)
+    work.train(model.training)
     estimates, counts = first
     return PruneResult(
         model=work, method=method, ranking=np.argsort(-estimates, kind="stable"), estimates=estimates,
@@ -356,25 +430,14 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     )
 
 
-def _pull(eng, arm_ids, X, y, rng, batch_size, step, rnd) -> np.ndarray:
-    """Pull arms on a freshly sampled mini-batch; a NaN names the batch where it appeared."""
-    idx = rng.choice(len(X), size=min(batch_size, len(X)), replace=False)
-    delta = eng.pull(arm_ids, X[idx], y[idx])
-    if not np.all(np.isfinite(delta)):
-        where = "the calibration pass" if rnd < 0 else f"round {rnd}"
-        raise ValueError(f"non-finite loss change in step {step}, {where}, on the mini-batch of validation "
-                         f"samples {sorted(idx.tolist())[:10]}{'...' if len(idx) > 10 else ''}")
-    return delta
-
-
 def _check_finite_losses(model, loss, X, y, batch_size) -> None:
     """Fail before any pull if the unpruned loss is NaN on some batch, naming the batch."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            for b, start in enumerate(range(0, len(X), batch_size)):
-                values = loss(model(X[start:start + batch_size]), y[start:start + batch_size])
+            for b, start in enumerate(range(0, batch.length(X), batch_size)):
+                values = loss(batch.call(model, batch.index(X, slice(start, start + batch_size))), y[start:start + batch_size])
                 if not torch.isfinite(values).all():
                     bad = start + int(torch.nonzero(~torch.isfinite(values))[0])
                     raise ValueError(f"the loss is NaN or infinite on batch {b} of the reward data "

@@ -48,7 +48,7 @@ def test_masked_forward_equals_removed_model(build, shape, replacement):
             masked = model(X)
         pruned = copy.deepcopy(model)
         pruned_arms = find_arms(pruned, X[:2])
-        pruned_fill = {k: v.clone() for k, v in fill.items()} if fill else None
+        pruned_fill = fill
         _remove(pruned, pruned_arms, np.sort(chosen), X[:2], pruned_fill)
         with torch.no_grad():
             removed = pruned.eval()(X)

@@ -192,3 +192,55 @@ def test_small_amount_in_steps_removes_the_amount_not_everything(method):
     result = prune(model, (X, y), method=method, amount=0.1, steps=4, rounds=8, arms_per_round=8, seed=0)
     assert sum(len(u) for u in result.removed.values()) == round(0.1 * 64)
     assert len(select_removals(np.arange(64.0), find_arms(model, X[:2]), 0)) == 0
+
+
+def test_torch_loss_modules_and_named_input_checks():
+    torch.manual_seed(0)
+    model = mlp(4, 3, hidden=(8,)).eval()
+    X, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    by_name = prune(model, (X, y), method="ucb1", amount=0.25, rounds=3, arms_per_round=4, seed=1)
+    by_module = prune(model, (X, y), method="ucb1", amount=0.25, rounds=3, arms_per_round=4, seed=1,
+                      loss_fn=nn.CrossEntropyLoss())
+    np.testing.assert_allclose(by_module.estimates, by_name.estimates, rtol=1e-6)
+    reg = mlp(4, 1, hidden=(8,))
+    prune(reg, (X, torch.randn(32)), method="magnitude", amount=np.float64(0.25), loss_fn=nn.MSELoss())
+    with pytest.raises(ValueError, match="labels range over 0..5 but the model outputs 3 classes"):
+        prune(model, (X, torch.arange(32) % 6), amount=0.25, rounds=1)
+    with pytest.raises(ValueError, match="needs integer class labels"):
+        prune(model, (X, torch.randn(32)), amount=0.25, rounds=1)
+    with pytest.raises(ValueError, match=r"outputs \(1,\) per sample but the target is \(2,\)"):
+        prune(reg, (X, torch.randn(32, 2)), amount=0.25, rounds=1, loss_fn="mse")
+    with pytest.raises(ValueError, match="dtype torch.float64"):
+        prune(model, (X.double(), y), amount=0.25, rounds=1)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            prune(model, (X, y), amount=0.25, rounds=1, device="cuda")
+
+
+def test_returned_model_keeps_train_mode_and_dataloader_tuples_and_dicts():
+    from torch.utils.data import DataLoader
+    from tests.zoo import TwoInput
+    torch.manual_seed(0)
+    model = TwoInput().train()
+    a, b, y = torch.randn(24, 6), torch.randn(24, 4), torch.randint(0, 3, (24,))
+    tuples = DataLoader(list(zip(a, b, y)), batch_size=8)
+    dicts = DataLoader([{"x": a[i], "z": b[i], "target": y[i]} for i in range(24)], batch_size=8)
+    r1 = prune(model, tuples, method="ucb1", amount=0.25, rounds=2, arms_per_round=4)
+    r2 = prune(model, dicts, method="ucb1", amount=0.25, rounds=2, arms_per_round=4, target="target")
+    assert r1.model.training and r2.model.training
+    np.testing.assert_allclose(r1.estimates, r2.estimates, rtol=1e-6)
+    with pytest.raises(ValueError, match="name the target key"):
+        prune(model, DataLoader([{"x": a[i], "z": b[i], "t": y[i]} for i in range(24)], batch_size=8), amount=0.25)
+
+
+def test_removal_books_group_channels_and_keeps_shapes_consistent():
+    import torchvision
+    from mabprune.graph import check_shapes
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=4).eval()
+    X, y = torch.randn(8, 3, 16, 16), torch.randint(0, 4, (8,))
+    result = prune(model, (X, y), method="random", amount=0.5, steps=2, layers=["conv1", "layer1.0.conv1"])
+    check_shapes(result.model)
+    assert result.n_removed == 64 and set(result.removed) == {"conv1", "layer1.0.conv1"}
+    assert result.model.conv1.out_channels == 64 - len(result.removed["conv1"]) == result.model.bn1.num_features
+    assert result.model.layer1[0].conv1.out_channels == 64 - len(result.removed["layer1.0.conv1"])

@@ -1,0 +1,97 @@
+"""The zoo: masks equal Torch-Pruning's removal, batched == naive, and prune works, on many
+architectures (residual streams, concatenations, depthwise convs, shared modules, in-place
+ReLU, per-token MLPs, two/dict inputs, LSTMs, transformers, a tiny BERT)."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from mabprune import prune
+from mabprune import batch
+from mabprune.arms import Masker, find_arms
+from mabprune.engine import make_engine
+from mabprune.graph import remove
+from tests.zoo import build, zoo
+
+torch.set_num_threads(1)
+NAMES = list(zoo())
+BIG = {"resnet18": ["conv1", "layer1.0.conv1"], "mobilenet_v2": ["features.2.conv.1.0", "features.3.conv.2"],
+       "vgg11_bn": None, "densenet": None}
+BASELINES = ["magnitude", "taylor", "activation_variation", "random"]
+
+
+def _data(name, n=10):
+    model, make, n_classes = build(name)
+    torch.manual_seed(1)
+    return model, make(n), torch.randint(0, n_classes, (n,))
+
+
+def _sample(arms, per_group=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([layer.offset + rng.choice(layer.n_units, size=min(per_group, layer.n_units - 1), replace=False)
+                           for layer in arms.layers])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_masked_equals_removed_and_batched_equals_naive(name):
+    model, X, y = _data(name)
+    example = batch.index(X, slice(0, 2))
+    arms = find_arms(model, example)          # self-checks two channels of every group
+    assert arms.n_arms > 0
+    chosen = _sample(arms)
+    with torch.no_grad(), Masker(model, arms) as masker:
+        masker.set(chosen)
+        masked = batch.call(model, X)
+    pruned = copy.deepcopy(model)
+    remove(pruned, example, arms.per_group(chosen))
+    with torch.no_grad():
+        removed = batch.call(pruned, X)
+    assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in model.parameters())
+    scale = float(masked.abs().max())
+    torch.testing.assert_close(masked, removed, rtol=1e-5, atol=1e-5 * max(scale, 1.0))
+    ids = _sample(arms, per_group=2, seed=1)
+    fast = make_engine("batched", model, arms).pull(ids, X, y)
+    slow = make_engine("naive", model, arms).pull(ids, X, y)
+    base = make_engine("naive", model, arms).base_losses(X, y).mean().item()
+    np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-5 * base)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_prune_gives_a_smaller_working_model(name):
+    model, X, y = _data(name, n=16)
+    layers = BIG.get(name)
+    baseline = BASELINES[NAMES.index(name) % len(BASELINES)]
+    for method in ("ucb1", baseline):
+        result = prune(model, (X, y), method=method, amount=0.25, rounds=2, arms_per_round=8, batch_size=8,
+                       layers=layers, device="cpu")
+        assert result.params_after < result.params_before and result.macs_after < result.macs_before
+        assert result.n_removed == round(0.25 * sum(n for _, n in result.arm_layers))
+        with torch.no_grad():
+            out = batch.call(result.model, X)
+        assert out.shape == batch.call(model, X).shape and torch.isfinite(out).all()
+        assert result.model.training == model.training
+
+
+def test_transformer_residual_width_is_rejected_with_the_reason():
+    model, X, _ = _data("vit")
+    arms = find_arms(model, X[:2])
+    assert [layer.name for layer in arms.layers] == ["encoder.layers.encoder_layer_0.mlp.0"]
+    with pytest.raises(ValueError, match="LayerNorm normalises over the channels"):
+        find_arms(model, X[:2], layers=["encoder.layers.encoder_layer_0.mlp.3"])
+    bert, Xb, _ = _data("bert")
+    arms = find_arms(bert, batch.index(Xb, slice(0, 2)))
+    assert "bert.encoder.layer.0.intermediate.dense" in [layer.name for layer in arms.layers]
+    assert "bert.encoder.layer.0.attention.self.value" in arms.rejected
+    with pytest.raises(ValueError, match="group 'bert.encoder.layer.0.attention.self.value'.*does not equal"):
+        find_arms(bert, batch.index(Xb, slice(0, 2)), layers=["bert.encoder.layer.0.attention.self.value"])
+
+
+def test_residual_arm_is_one_group_of_coupled_layers():
+    model, X, _ = _data("resnet18")
+    arms = find_arms(model, X[:2])
+    stem = next(layer for layer in arms.layers if layer.name == "conv1")
+    # conv1's channels are the residual stream of layer1: every conv2 of layer1 and both BNs follow them
+    assert {"conv1", "bn1", "layer1.0.conv2", "layer1.1.conv2"} <= set(stem.members)
+    assert {r.name for r in stem.readers} == {"layer1.0.conv1", "layer1.1.conv1", "layer2.0.conv1", "layer2.0.downsample.0"}
