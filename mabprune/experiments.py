@@ -545,9 +545,9 @@ def _peek(path: Path) -> dict[str, dict]:
 
 # ----------------------------------------------------------------------------- tables
 
-def load_records(results_dir: str | os.PathLike, family: str | None = None, *,
+def load_records(results_dir: str | os.PathLike, family: str | None = None, *, profile: str | None = None,
                  superseded: bool = False) -> pd.DataFrame:
-    """The records of a store folder, optionally of one family.
+    """The records of a store folder, optionally of one family, or exactly those of a profile's grids.
 
     Parameters
     ----------
@@ -555,6 +555,11 @@ def load_records(results_dir: str | os.PathLike, family: str | None = None, *,
         A store folder such as ``results/quick``.
     family : str, optional
         ``classification``, ``regression`` or ``deep_learning``; default all.
+    profile : str, optional
+        Keep exactly the runs that this profile's grid of each family plans
+        (:func:`mabprune.profiles.plan_runs`), by key: records of other parameter settings
+        in the folder (a rerun with another ``amount``, older protocols) are left out, and a
+        family whose grid is empty or absent yields no rows. ``superseded`` is then moot.
     superseded : bool, default=False
         Keep records that a later run of the same dataset, method, kind, seed and amount
         (with other parameters, e.g. more rounds) has superseded. By default only the latest
@@ -568,6 +573,15 @@ def load_records(results_dir: str | os.PathLike, family: str | None = None, *,
     """
     folder = Path(results_dir)
     files = sorted(folder.glob("*.jsonl")) if family is None else [folder / f"{family}.jsonl"]
+    if profile is not None:
+        from .profiles import GRID_FAMILIES, grid_spec
+
+        rows = []
+        for f in files:
+            if f.stem in GRID_FAMILIES:
+                store = _peek(f)
+                rows += [store[r["key"]] for r in plan_runs(grid_spec(f.stem, profile)) if r["key"] in store]
+        return pd.DataFrame(rows)
     rows = [r for f in files for r in _peek(f).values()]
     if not superseded:
         ident = ("family", "dataset", "method", "kind", "seed", "amount")
