@@ -160,3 +160,14 @@ def test_cluster_without_the_extra_names_it(tmp_path, monkeypatch):
 def test_bad_cluster_addresses(address, message):
     with pytest.raises(ValueError, match=message):
         dask_cluster.check_address(address)
+
+
+@pytest.mark.slow
+def test_the_notebook_parameter_runs_its_grid_on_a_local_cluster(tmp_path, reference):
+    import papermill as pm
+
+    source = Path(__file__).resolve().parents[1] / "notebooks" / "tabular_classification.ipynb"
+    pm.execute_notebook(str(source), str(tmp_path / "out.ipynb"), kernel_name="python3", cwd=str(source.parent),
+                        parameters={"profile": "smoke", "seeds": [0, 1], "results_dir": str(tmp_path / "store"),
+                                    "cluster": "local:2"}, progress_bar=False)
+    assert_same_records(stored(tmp_path / "store" / "classification.jsonl"), reference)
