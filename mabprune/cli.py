@@ -6,6 +6,8 @@ Examples
 .. code-block:: bash
 
     mabprune run notebooks/tabular_classification.ipynb --profile quick -p seeds "[0, 1]"
+    mabprune run notebooks/tabular_regression.ipynb --profile full --cluster tcp://scheduler:8786
+    mabprune plan --profile full --family regression
     mabprune datasets --family text
     mabprune book-notebooks --profile quick
     mabprune default-profile
@@ -28,6 +30,10 @@ FAMILY_NOTEBOOKS = {"tabular_classification": "classification", "tabular_regress
 #: Notebooks that read the records of the families, executed after them when present.
 LATER_NOTEBOOKS = ("statistical_analysis", "performance", "environment")
 _PATH_PARAMS = ("results_dir", "data_root")
+#: Parameters that change which runs a family notebook plans (and so its default store).
+_GRID_PARAMS = ("datasets", "methods", "seeds", "amount", "rounds")
+#: Grid parameters of the family notebooks that :func:`mabprune.profiles.grid_spec` takes.
+_SPEC_PARAMS = (*_GRID_PARAMS, "device", "data_root", "n_jobs")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -64,6 +70,34 @@ def _parameters_of(notebook: Path) -> dict:
     return pm.inspect_notebook(str(notebook))
 
 
+def _custom_store(profile: str, params: dict) -> Path:
+    """``results/custom/<profile>-<overrides>``: the store of a run whose grid differs from the profile's."""
+    import hashlib
+    import json
+
+    from .experiments import repo_root
+
+    parts = [f"{k}={json.dumps(params[k], separators=(',', ':'))}" for k in _GRID_PARAMS if params.get(k) is not None]
+    slug = re.sub(r"[^A-Za-z0-9.=,_-]+", "_", "-".join(parts)).strip("_")
+    if len(slug) > 60:
+        slug = hashlib.sha256(slug.encode()).hexdigest()[:12]
+    return repo_root() / "results" / "custom" / f"{profile}-{slug}"
+
+
+def _grid_errors(notebook: Path, params: dict) -> list[str]:
+    """The runs of a family notebook's grid whose record is an error, as ``key: status``."""
+    from .experiments import _readable_store, _store_path
+    from .profiles import grid_spec, plan_runs
+
+    family = FAMILY_NOTEBOOKS.get(notebook.stem)
+    if family is None:
+        return []
+    spec = grid_spec(family, params.get("profile", "quick"), **{k: params.get(k) for k in _SPEC_PARAMS})
+    store = _readable_store(_store_path(spec, params.get("results_dir")))
+    return [f"{r['key']}: {store[r['key']].get('status')}" for r in plan_runs(spec)
+            if r["key"] in store and store[r["key"]].get("status") != "ok"]
+
+
 def _cmd_run(args) -> int:
     from .experiments import repo_root
 
@@ -74,6 +108,10 @@ def _cmd_run(args) -> int:
     params = {name: _yaml_value(value) for name, value in args.parameter}
     if args.profile is not None:
         params["profile"] = args.profile
+    if args.cluster is not None:
+        from .cluster import check_address
+
+        params["cluster"] = check_address(args.cluster)
     for name in _PATH_PARAMS:  # relative paths are the caller's, not the notebook folder's
         if isinstance(params.get(name), str):
             params[name] = str(Path(params[name]).expanduser().resolve())
@@ -83,11 +121,28 @@ def _cmd_run(args) -> int:
         print(f"error: unknown parameter(s) {', '.join(unknown)} for {notebook.name}; "
               f"it takes: {', '.join(known)}", file=sys.stderr)
         return 2
-    output = Path(args.output) if args.output else repo_root() / "book" / "executed" / notebook.name
+    if (notebook.stem in FAMILY_NOTEBOOKS and "results_dir" in known and params.get("results_dir") is None
+            and any(params.get(k) is not None for k in _GRID_PARAMS)):
+        # Another grid than the profile's: its own store, so the profile's folder (and the book) stay as they are.
+        params["results_dir"] = str(_custom_store(str(params.get("profile", _default(known, "profile"))), params))
+        print(f"records of this grid go to {params['results_dir']} (pass -p results_dir DIR to choose)")
+    output = Path(args.output) if args.output else repo_root() / "runs" / notebook.name
     code = _execute(notebook.resolve(), output.resolve(), params)
-    if code == 0:
-        print(f"executed {notebook} -> {output}")
-    return code
+    if code:
+        return code
+    print(f"executed {notebook} -> {output}")
+    errors = _grid_errors(notebook, {"profile": _default(known, "profile"), **params})
+    if errors:
+        shown = "\n  ".join(errors[:20]) + (f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else "")
+        print(f"error: {len(errors)} run(s) of the grid ended in an error:\n  {shown}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _default(known: dict, name: str):
+    """A notebook parameter's default value as papermill reads it (``None`` if absent)."""
+    text = known.get(name, {}).get("default")
+    return None if text is None else _yaml_value(text)
 
 
 def _cmd_datasets(args) -> int:
@@ -131,6 +186,91 @@ def _cmd_book_notebooks(args) -> int:
     return 0
 
 
+def _plan_family(family: str, profile: str, results_dir: Path | None, data_root) -> dict:
+    """Runs and cells of one family's grid, those already ``ok`` in the store, and an
+    estimate of the compute time of the rest from recorded times of comparable runs."""
+    import statistics
+
+    from .experiments import _peek, _readable_store, _store_path, repo_root
+    from .profiles import PROFILES, grid_spec, plan_runs
+
+    spec = grid_spec(family, profile, data_root=data_root)
+    runs = plan_runs(spec)
+    store = _readable_store(_store_path(spec, results_dir))
+    todo = [r for r in runs if store.get(r["key"], {}).get("status") != "ok"]
+    cells = {(r["dataset"], r["seed"]) for r in todo if r["kind"] != "regressor"}
+    # Comparable runs: the same family, kind and method, from this profile's records if any,
+    # else from the largest smaller profile that has some (which then underestimates).
+    order = list(PROFILES)
+    sources = [(profile, _store_path(spec, results_dir))]
+    sources += [(p, repo_root() / "results" / p / f"{family}.jsonl") for p in reversed(order[:order.index(profile)])]
+    times, train, source = {}, [], None
+    for name, path in sources:
+        recs = [r for r in _peek(path).values() if r.get("status") == "ok" and r.get("family") == family]
+        if not recs:
+            continue
+        for r in recs:
+            t = r.get("prune_time_s") if r.get("kind") != "regressor" else r.get("train_time_s")
+            if isinstance(t, (int, float)):
+                times.setdefault((r.get("kind"), r.get("method")), []).append(float(t))
+        train = [float(r["train_time_s"]) for r in recs if r.get("kind") != "regressor"
+                 and isinstance(r.get("train_time_s"), (int, float))]
+        source = f"{len(recs)} ok records of {path}"
+        if name != profile:
+            a, b = PROFILES[name].settings, PROFILES[profile].settings
+            larger = [f"{k} {a[k]} -> {b[k]}" for k in ("rounds", "arms_per_round", "fine_tune_epochs")
+                      if a.get(k) != b.get(k)]
+            source += (f" (profile {name!r}, whose runs are smaller: {', '.join(larger) or 'other data'}; "
+                       f"a lower bound)")
+        break
+    everything = [t for ts in times.values() for t in ts]
+    fallback = statistics.median(everything) if everything else None
+    est, unknown = 0.0, 0
+    for r in todo:
+        ts = times.get((r["kind"], r["method"]))
+        if ts or fallback is not None:
+            est += statistics.median(ts) if ts else fallback
+        else:
+            unknown += 1
+    if train:
+        est += statistics.median(train) * len(cells)  # one network per (dataset, seed) cell
+    return {"family": family, "runs": len(runs), "done": len(runs) - len(todo), "todo": len(todo),
+            "cells": len(cells), "estimate_s": est if source else None, "source": source, "unknown": unknown}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 72 * 3600 else f"{seconds / 86400:.1f} days"
+
+
+def _cmd_plan(args) -> int:
+    from .profiles import GRID_FAMILIES
+
+    families = [args.family] if args.family else list(GRID_FAMILIES)
+    results = Path(args.results_dir) if args.results_dir else None
+    total = 0.0
+    for family in families:
+        p = _plan_family(family, args.profile, results, args.data_root)
+        print(f"{args.profile}/{family}: {p['runs']:,} runs in {p['runs'] and p['cells'] or 0:,} cells to train; "
+              f"{p['done']:,} already ok in the store, {p['todo']:,} to compute")
+        if p["todo"] and p["estimate_s"] is None:
+            print("  no recorded runs of this family to estimate the time from (run a smaller profile first)")
+        elif p["todo"]:
+            total += p["estimate_s"]
+            on = f" ({_duration(p['estimate_s'] / args.workers)} on {args.workers} workers)" if args.workers > 1 else ""
+            print(f"  estimated compute: {_duration(p['estimate_s'])} on one worker{on}, from the median "
+                  f"prune/train seconds per method of {p['source']}")
+            if p["unknown"]:
+                print(f"  ({p['unknown']} runs had no comparable record and are not counted)")
+    if len(families) > 1 and total:
+        on = f", {_duration(total / args.workers)} on {args.workers} workers" if args.workers > 1 else ""
+        print(f"all families: {_duration(total)} on one worker{on}")
+    return 0
+
+
 def _cmd_default_profile(args) -> int:
     from .experiments import missing_runs, repo_root
     from .profiles import GRID_FAMILIES, grid_spec, plan_runs
@@ -148,7 +288,11 @@ def _cmd_default_profile(args) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mabprune", description="Structured neuron pruning with multi-armed "
-                                     "bandits: run the experiment notebooks, list datasets, build the book's notebooks.")
+                                     "bandits: run the experiment notebooks, plan a grid, list datasets, "
+                                     "build the book's notebooks.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"mabprune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute a notebook with papermill")
@@ -156,7 +300,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="a notebook parameter; VALUE is read as a YAML literal (repeatable)")
     run.add_argument("--profile", help="shorthand for -p profile P")
-    run.add_argument("--output", help="executed copy (default book/executed/<name>.ipynb)")
+    run.add_argument("--cluster", metavar="ADDRESS",
+                     help="run the grid on Dask: 'local:N' (N worker processes here) or a scheduler address "
+                          "'tcp://host:8786' (needs: pip install 'mabprune[cluster]')")
+    run.add_argument("--output", help="executed copy (default runs/<name>.ipynb; the book's copies in "
+                                      "book/executed/ are left alone)")
     run.set_defaults(func=_cmd_run)
 
     ds = sub.add_parser("datasets", help="list the dataset registry and what is present locally")
@@ -172,6 +320,16 @@ def _parser() -> argparse.ArgumentParser:
     book.add_argument("--notebooks-dir", help=argparse.SUPPRESS)
     book.add_argument("--output-dir", help=argparse.SUPPRESS)
     book.set_defaults(func=_cmd_book_notebooks)
+
+    plan = sub.add_parser("plan", help="count a profile's runs, those already stored, and estimate the compute "
+                                       "time of the rest")
+    plan.add_argument("--profile", required=True, choices=("smoke", "quick", "standard", "full"))
+    plan.add_argument("--family", choices=("classification", "regression", "deep_learning"))
+    plan.add_argument("--results-dir", help="store folder (default results/<profile>)")
+    plan.add_argument("--data-root", help="data root (default MABPRUNE_DATA, else data/)")
+    plan.add_argument("--workers", type=int, default=1, choices=range(1, 100001), metavar="N",
+                      help="also show the time on N workers (cells are independent: the time divides by N)")
+    plan.set_defaults(func=_cmd_plan)
 
     default = sub.add_parser("default-profile",
                              help="print 'standard' if results/standard covers the standard grid, else 'quick'")

@@ -309,6 +309,8 @@ def _queued_cell(job: dict, queue) -> None:
 def _execute(jobs: list[dict], n_jobs: int, emit: Callable[[dict], None]) -> None:
     """Run cells inline (``n_jobs=1``) or in loky workers that stream each finished record
     back to this process through a queue; only this process writes the store."""
+    if not jobs:  # a complete store: nothing to compute (joblib would get n_jobs=0)
+        return
     if n_jobs == 1 or len(jobs) == 1:
         for job in jobs:
             _run_cell(job, emit)
@@ -348,8 +350,53 @@ def _check_available(spec: GridSpec, datasets: Iterable[str]) -> None:
                          f"or MABPRUNE_DOWNLOAD=1 to download them.")
 
 
+#: Seeds seed NumPy's legacy generator among others, which takes 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+_DEVICE_TYPES = ("cpu", "cuda")
+
+
+def _check_runnable(spec: GridSpec) -> None:
+    """Seeds and device that every run would fail on, refused before anything is computed."""
+    for seed in spec.seeds:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed {seed!r} is out of range: seeds must be integers in 0 .. 2**32 - 1 = {MAX_SEED}")
+    device = str(spec.device)
+    if device != "auto" and device.split(":")[0] not in _DEVICE_TYPES:
+        raise ValueError(f"device {device!r} is not supported: use 'auto', 'cpu' or 'cuda' (or 'cuda:N')")
+
+
+def _check_writable(path: Path) -> None:
+    """The store file can be created or appended to; raised before any compute, naming the path."""
+    folder = path.parent
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"results_dir {folder} cannot be a store folder: {parent} is a file")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"results_dir {folder} cannot be created: {exc.strerror or exc}") from None
+    if path.exists() and not (path.is_file() and os.access(path, os.W_OK)):
+        raise ValueError(f"the store {path} is not a writable file: runs to compute could not be recorded")
+    if not path.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"results_dir {folder} is not writable: runs to compute could not be recorded")
+
+
+def _store_path(spec: GridSpec, results_dir) -> Path:
+    return Path(results_dir if results_dir is not None else default_results_dir(spec.profile)) / f"{spec.family}.jsonl"
+
+
+def _readable_store(path: Path) -> dict[str, dict]:
+    """Latest record per key: repaired under the lock when writable, else read as it is."""
+    if path.is_file() and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+        return _load_store(path)
+    return _peek(path)
+
+
 def run_grid(spec: GridSpec, *, results_dir: str | os.PathLike | None = None, recompute: bool = False,
-             n_jobs: int | None = None, progress: bool = True) -> pd.DataFrame:
+             n_jobs: int | None = None, progress: bool = True, cluster: str | None = None,
+             retries: int = 2) -> pd.DataFrame:
     """Run a grid, reusing the records already in the store, and return its records.
 
     Parameters
@@ -363,8 +410,17 @@ def run_grid(spec: GridSpec, *, results_dir: str | os.PathLike | None = None, re
         Recompute every run, even those with an ``ok`` record.
     n_jobs : int, optional
         Parallel (dataset, seed) cells (joblib's loky backend); default ``spec.n_jobs``.
+        Ignored with ``cluster``.
     progress : bool, default=True
         Show a tqdm progress bar over the runs to compute.
+    cluster : str, optional
+        Run the cells on Dask (:mod:`mabprune.cluster`, the optional ``cluster`` extra):
+        ``"local:N"`` starts a local cluster of ``N`` single-threaded worker processes,
+        ``"tcp://host:8786"`` connects to a running scheduler. ``None`` (default): this
+        machine, with ``n_jobs``. Not part of the cache key.
+    retries : int, default=2
+        With ``cluster``: how often a cell whose task raised or whose worker died is run
+        again elsewhere before its runs are recorded as errors.
 
     Returns
     -------
@@ -372,6 +428,15 @@ def run_grid(spec: GridSpec, *, results_dir: str | os.PathLike | None = None, re
         One row per run of the grid (the latest record of each key). ``df.attrs`` holds
         ``computed`` (runs computed by this call), ``loaded`` (taken from the store),
         ``errors``, ``path`` and ``wall_time_s``.
+
+    Raises
+    ------
+    ValueError
+        Before any compute: a seed outside 0 .. 2**32 - 1, a device other than ``auto``,
+        ``cpu`` or ``cuda``, a bad ``cluster`` address, or a store that cannot be written
+        while there are runs to compute (a complete store is read even when read-only).
+    ImportError
+        ``cluster`` without the ``cluster`` extra installed (the message names it).
 
     Notes
     -----
@@ -394,12 +459,23 @@ def run_grid(spec: GridSpec, *, results_dir: str | os.PathLike | None = None, re
     if not isinstance(spec, GridSpec):
         raise ValueError(f"spec must be a GridSpec from grid_spec(), got {type(spec).__name__}")
     n_jobs = spec.n_jobs if n_jobs is None else _int("n_jobs", n_jobs, 1)
+    retries = _int("retries", retries, 0)
+    _check_runnable(spec)
+    from . import cluster as dask_cluster
+
+    cluster = dask_cluster.check_address(cluster)
+    if cluster is not None:
+        dask_cluster._distributed()  # the named ImportError now, not after reading the store
     start = time.perf_counter()
-    path = Path(results_dir if results_dir is not None else default_results_dir(spec.profile)) / f"{spec.family}.jsonl"
+    path = _store_path(spec, results_dir)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ValueError(f"results_dir {path.parent} is a file, not a store folder")
     runs = plan_runs(spec)
-    store = _load_store(path)
+    store = _readable_store(path)
     done = set() if recompute else {k for k, r in store.items() if r.get("status") == "ok"}
     todo = [r for r in runs if r["key"] not in done]
+    if todo:
+        _check_writable(path)
     _check_available(spec, (r["dataset"] for r in todo))
     jobs: dict[tuple, dict] = {}
     fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "training"}
@@ -417,6 +493,7 @@ def run_grid(spec: GridSpec, *, results_dir: str | os.PathLike | None = None, re
 
     def emit(record: dict) -> None:
         nonlocal computed
+        record.setdefault("host", platform.node())  # cluster workers set their own
         record.update(provenance, timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         _append(path, record)
         store.pop(record["key"], None)
@@ -425,7 +502,11 @@ def run_grid(spec: GridSpec, *, results_dir: str | os.PathLike | None = None, re
         bar.update()
 
     try:
-        _execute(list(jobs.values()), n_jobs, emit)
+        if cluster is None:
+            _execute(list(jobs.values()), n_jobs, emit)
+        else:
+            dask_cluster.execute(list(jobs.values()), cluster, emit, retries=retries,
+                                 error=lambda run, exc: _error(run, exc, device=spec.device))
     finally:
         bar.close()
     if computed:
@@ -447,8 +528,7 @@ def missing_runs(spec: GridSpec, results_dir: str | os.PathLike | None = None) -
     >>> len(missing_runs(grid_spec("classification", "smoke"), "/nonexistent"))
     5
     """
-    path = Path(results_dir if results_dir is not None else default_results_dir(spec.profile)) / f"{spec.family}.jsonl"
-    store = _load_store(path) if path.exists() and os.access(path, os.W_OK) else _peek(path)
+    store = _readable_store(_store_path(spec, results_dir))
     return [r["key"] for r in plan_runs(spec) if store.get(r["key"], {}).get("status") != "ok"]
 
 
@@ -465,9 +545,9 @@ def _peek(path: Path) -> dict[str, dict]:
 
 # ----------------------------------------------------------------------------- tables
 
-def load_records(results_dir: str | os.PathLike, family: str | None = None, *,
+def load_records(results_dir: str | os.PathLike, family: str | None = None, *, profile: str | None = None,
                  superseded: bool = False) -> pd.DataFrame:
-    """The records of a store folder, optionally of one family.
+    """The records of a store folder, optionally of one family, or exactly those of a profile's grids.
 
     Parameters
     ----------
@@ -475,6 +555,11 @@ def load_records(results_dir: str | os.PathLike, family: str | None = None, *,
         A store folder such as ``results/quick``.
     family : str, optional
         ``classification``, ``regression`` or ``deep_learning``; default all.
+    profile : str, optional
+        Keep exactly the runs that this profile's grid of each family plans
+        (:func:`mabprune.profiles.plan_runs`), by key: records of other parameter settings
+        in the folder (a rerun with another ``amount``, older protocols) are left out, and a
+        family whose grid is empty or absent yields no rows. ``superseded`` is then moot.
     superseded : bool, default=False
         Keep records that a later run of the same dataset, method, kind, seed and amount
         (with other parameters, e.g. more rounds) has superseded. By default only the latest
@@ -488,6 +573,15 @@ def load_records(results_dir: str | os.PathLike, family: str | None = None, *,
     """
     folder = Path(results_dir)
     files = sorted(folder.glob("*.jsonl")) if family is None else [folder / f"{family}.jsonl"]
+    if profile is not None:
+        from .profiles import GRID_FAMILIES, grid_spec
+
+        rows = []
+        for f in files:
+            if f.stem in GRID_FAMILIES:
+                store = _peek(f)
+                rows += [store[r["key"]] for r in plan_runs(grid_spec(f.stem, profile)) if r["key"] in store]
+        return pd.DataFrame(rows)
     rows = [r for f in files for r in _peek(f).values()]
     if not superseded:
         ident = ("family", "dataset", "method", "kind", "seed", "amount")

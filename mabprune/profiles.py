@@ -414,8 +414,8 @@ def grid_spec(family: str, profile: str = "quick", **overrides: Any) -> GridSpec
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         raise ValueError(f"seeds must be a list of integers, got the single value {seeds!r}: write [{seeds}]")
     if isinstance(seeds, str) or not isinstance(seeds, (list, tuple)) or not seeds or any(
-            isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 0 for x in seeds):
-        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+            isinstance(x, bool) or not isinstance(x, (int, np.integer)) or not 0 <= x <= 2**32 - 1 for x in seeds):
+        raise ValueError(f"seeds must be a non-empty list of non-negative integers (at most 2**32 - 1), got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds has duplicates: {list(seeds)}")
     methods = _names("methods", s["methods"], METHODS)
@@ -446,6 +446,8 @@ def grid_spec(family: str, profile: str = "quick", **overrides: Any) -> GridSpec
             dev = torch.device(device)
         except (RuntimeError, TypeError):
             raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from None
+        if dev.type not in ("cpu", "cuda"):
+            raise ValueError(f"device {device!r} is not supported: use 'auto', 'cpu' or 'cuda'")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} requested, but PyTorch sees no CUDA device here: use 'auto' or 'cpu'")
     training = {g: dict(t) for g, t in prof.training.items()}

@@ -102,3 +102,71 @@ def test_usage_errors(argv):
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2
+
+
+def test_version(capsys):
+    from mabprune import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"mabprune {__version__}"
+
+
+def _fake_execute(calls, *, fail_data=False, monkeypatch=None):
+    """Stands in for papermill: runs the notebook's grid in-process with the parameters it got."""
+    from mabprune import experiments
+
+    def execute(notebook, output, parameters):
+        calls.append((notebook, output, parameters))
+        if fail_data:
+            monkeypatch.setattr(experiments.data, "load", lambda *a, **k: (_ for _ in ()).throw(OSError("no disk")))
+        spec = grid_spec("classification", parameters["profile"], amount=parameters.get("amount"))
+        run_grid(spec, results_dir=parameters.get("results_dir"), progress=False)
+        return 0
+
+    return execute
+
+
+def test_run_exits_nonzero_naming_the_runs_that_ended_in_an_error(capsys, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli, "_execute", _fake_execute(calls, fail_data=True, monkeypatch=monkeypatch))
+    code = cli.main(["run", str(REPO / "notebooks" / "tabular_classification.ipynb"), "--profile", "smoke",
+                     "-p", "results_dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "5 run(s) of the grid ended in an error" in err and "sklearn:iris|ucb1|0|" in err and "no disk" in err
+
+
+def test_run_with_another_grid_writes_its_own_store_and_its_own_executed_copy(capsys, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli, "_execute", _fake_execute(calls))
+    monkeypatch.setattr("mabprune.experiments.repo_root", lambda: tmp_path)
+    code = cli.main(["run", str(REPO / "notebooks" / "tabular_classification.ipynb"), "--profile", "smoke",
+                     "-p", "amount", "0.3", "--cluster", "local:2"])
+    assert code == 0, capsys.readouterr().err
+    _, output, params = calls[0]
+    assert output == tmp_path / "runs" / "tabular_classification.ipynb"  # not book/executed/
+    assert Path(params["results_dir"]).parent == tmp_path / "results" / "custom"
+    assert "amount=0.3" in Path(params["results_dir"]).name and params["cluster"] == "local:2"
+    assert not (tmp_path / "results" / "smoke").exists()  # the profile's own store is untouched
+    calls.clear()
+    assert cli.main(["run", str(REPO / "notebooks" / "tabular_classification.ipynb"), "--profile", "smoke"]) == 0
+    assert calls[0][2].get("results_dir") is None  # the profile's grid: the profile's store
+
+
+def test_run_rejects_a_bad_cluster_address(capsys, tmp_path):
+    code = cli.main(["run", str(REPO / "notebooks" / "tabular_classification.ipynb"), "--cluster", "local",
+                     "--output", str(tmp_path / "out.ipynb")])
+    assert code == 2 and "unknown cluster address 'local'" in capsys.readouterr().err
+
+
+def test_plan_counts_stored_runs_and_estimates_the_rest(capsys, tmp_path):
+    assert cli.main(["plan", "--profile", "smoke", "--family", "classification", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "smoke/classification: 5 runs" in out and "0 already ok in the store, 5 to compute" in out
+    run_grid(grid_spec("classification", "smoke", sweep_methods=[]), results_dir=tmp_path, progress=False)
+    assert cli.main(["plan", "--profile", "smoke", "--family", "classification", "--results-dir", str(tmp_path),
+                     "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "3 already ok in the store, 2 to compute" in out
+    assert "estimated compute:" in out and "on 2 workers" in out and f"3 ok records of {tmp_path}" in out

@@ -42,6 +42,8 @@ def lines(path: Path) -> list[dict]:
     (dict(sweep_amounts=[0.5, 1.0]), r"each of sweep_amounts must be a fraction in \(0, 1\), got 1\.0"),
     (dict(regressors=["ridge"]), r"regressors are fitted in the regression family only"),
     (dict(device="tpu"), r"unknown device 'tpu'"),
+    (dict(seeds=[0, 2**32]), r"non-negative integers \(at most 2\*\*32 - 1\), got \[0, 4294967296\]"),
+    (dict(device="meta"), r"device 'meta' is not supported"),
 ])
 def test_bad_overrides_fail_fast_with_their_message(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -290,3 +292,79 @@ def test_load_records_keeps_the_latest_of_each_run(tmp_path):
     latest = load_records(tmp_path)
     assert len(everything) == 4 and len(latest) == 3
     assert latest.set_index("method").loc["ucb1", "params"]["prune"]["rounds"] == 12
+
+
+# ----------------------------------------------------------------------------- store cases (issue 8, section 6)
+
+def _no_compute(monkeypatch):
+    def refuse(job, emit):
+        raise AssertionError("a cell was computed")
+
+    monkeypatch.setattr(experiments, "_run_cell", refuse)
+
+
+def test_n_jobs_on_a_complete_store(tmp_path, monkeypatch):
+    spec = grid_spec("classification", "smoke", sweep_methods=[])
+    run_grid(spec, results_dir=tmp_path, progress=False)
+    _no_compute(monkeypatch)
+    df = run_grid(spec, results_dir=tmp_path, n_jobs=2, progress=False)
+    assert df.attrs["computed"] == 0 and df.attrs["loaded"] == len(df) == 3
+
+
+def test_a_complete_read_only_store_is_read(tmp_path, monkeypatch):
+    spec = grid_spec("classification", "smoke", sweep_methods=[])
+    run_grid(spec, results_dir=tmp_path, progress=False)
+    path = tmp_path / "classification.jsonl"
+    path.chmod(0o444)
+    # Root may write anyway: make "not writable" and "opened for append" observable.
+    monkeypatch.setattr(experiments.os, "access", lambda p, mode: not (mode & os.W_OK))
+    monkeypatch.setattr(experiments, "_locked", lambda p: (_ for _ in ()).throw(PermissionError(p)))
+    _no_compute(monkeypatch)
+    df = run_grid(spec, results_dir=tmp_path, progress=False)
+    assert df.attrs["loaded"] == 3 and (df["status"] == "ok").all()
+    assert missing_runs(spec, tmp_path) == []
+    with pytest.raises(ValueError, match="is not a writable file"):  # but a run to compute is refused
+        run_grid(grid_spec("classification", "smoke", sweep_methods=[], rounds=12), results_dir=tmp_path,
+                 progress=False)
+
+
+def test_an_unwritable_store_fails_before_any_compute(tmp_path, monkeypatch):
+    _no_compute(monkeypatch)
+    spec = grid_spec("classification", "smoke")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ValueError, match="is a file"):
+        run_grid(spec, results_dir=tmp_path / "a-file", progress=False)
+    with pytest.raises(ValueError, match="is a file"):
+        run_grid(spec, results_dir=tmp_path / "a-file" / "below", progress=False)
+    monkeypatch.setattr(experiments.os, "access", lambda p, mode: not (mode & os.W_OK))
+    with pytest.raises(ValueError, match="is not writable"):
+        run_grid(spec, results_dir=tmp_path / "store", progress=False)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(seeds=(2**32,)), r"seed 4294967296 is out of range"),
+    (dict(seeds=(-1,)), r"seed -1 is out of range"),
+    (dict(device="mps"), r"device 'mps' is not supported"),
+    (dict(device="meta"), r"device 'meta' is not supported"),
+])
+def test_seeds_and_devices_are_refused_before_any_compute(tmp_path, monkeypatch, change, message):
+    from mabprune.profiles import with_overrides
+
+    _no_compute(monkeypatch)
+    with pytest.raises(ValueError, match=message):
+        run_grid(with_overrides(grid_spec("classification", "smoke"), **change), results_dir=tmp_path,
+                 progress=False)
+    assert not (tmp_path / "classification.jsonl").exists()
+
+
+def test_load_records_of_a_profile_reads_exactly_its_grid(tmp_path):
+    run_grid(grid_spec("classification", "smoke", sweep_methods=[]), results_dir=tmp_path, progress=False)
+    # The README's rerun example into the same folder: other amounts must not take over the analysis.
+    run_grid(grid_spec("classification", "smoke", sweep_methods=[], amount=0.3), results_dir=tmp_path,
+             progress=False)
+    assert sorted(load_records(tmp_path)["amount"].unique()) == [0.3, 0.5]
+    mine = load_records(tmp_path, profile="smoke")
+    planned = {r["key"] for r in plan_runs(grid_spec("classification", "smoke"))}
+    assert set(mine["key"]) <= planned and len(mine) == 3 and set(mine["amount"]) == {0.5}
+    assert score_table(mine).shape == (1, 3)  # a single amount: no "pass amount=" error
+    assert load_records(tmp_path, profile="quick").empty

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {"tabular_classification": ("classification", "tabclf"), "tabular_regression": ("regression", "tabreg"),
              "deep_learning": ("deep_learning", "deep")}
 PARAMETERS = {"profile", "datasets", "methods", "seeds", "amount", "rounds", "device", "data_root", "results_dir",
-              "n_jobs"}
+              "n_jobs", "cluster"}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
