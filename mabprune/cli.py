@@ -172,10 +172,12 @@ def _cmd_book_notebooks(args) -> int:
     present = {p.stem: p for p in sorted(source.glob("*.ipynb"))}
     order = [n for n in (*FAMILY_NOTEBOOKS, *LATER_NOTEBOOKS) if n in present]
     order += [n for n in present if n not in order]
-    results_dir = Path(args.results_dir) if args.results_dir else root / "results" / args.profile
+    # Without --results-dir the notebooks find results/<profile> themselves, so the executed
+    # copies (downloadable from the book) hold no path of the machine that built them.
+    results_dir = Path(args.results_dir).resolve() if args.results_dir else None
     for name in order:
         known = _parameters_of(present[name])
-        params = {"profile": args.profile, "results_dir": str(results_dir.resolve()),
+        params = {"profile": args.profile, "results_dir": None if results_dir is None else str(results_dir),
                   "data_root": None if args.data_root is None else str(Path(args.data_root).resolve())}
         params = {k: v for k, v in params.items() if k in known and v is not None}
         print(f"executing {name} ({', '.join(f'{k}={v}' for k, v in params.items()) or 'no parameters'})",

@@ -55,6 +55,20 @@ def repo_root() -> Path:
     return Path.cwd().resolve()
 
 
+def repo_relative(path: str | os.PathLike) -> str:
+    """``path`` relative to the repository root when it lies below it (what the book prints, so
+    that its pages show no path of the machine that built them), else unchanged.
+
+    >>> repo_relative(repo_root() / "results" / "quick")
+    'results/quick'
+    """
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(repo_root()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def default_results_dir(profile: str) -> Path:
     """``results/<profile>`` under :func:`repo_root`."""
     return repo_root() / "results" / profile
