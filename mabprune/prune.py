@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -16,7 +17,7 @@ from torch import nn
 from . import baselines, policies
 from .arms import ArmSet, find_arms, unit_means
 from .engine import ENGINES, make_engine, make_loss
-from .rewards import REWARDS, make_reward
+from .rewards import REWARD_SIGNALS, REWARDS, make_reward, reward_batch, zero_one_loss
 
 METHODS = tuple(policies.POLICIES) + baselines.BASELINES
 
@@ -33,7 +34,7 @@ class PruneResult:
     method : str
         The policy or baseline that chose the units.
     ranking : np.ndarray
-        Arm ids of the first step, safest first.
+        Arm ids of the first step, safest first (by ``rank_by`` for a policy; ties at random).
     estimates, counts : np.ndarray
         Each arm's safety estimate (mean reward for a policy, the score for a baseline) and its
         pull count, for the first step.
@@ -67,6 +68,7 @@ class PruneResult:
     wall_time_s: float
     pull_time_s: float
     arm_layers: list[tuple[str, int]] = field(default_factory=list)
+    clipped_fraction: float = float("nan")  # rewards clipped by the 'unit'/'margin' scale (policies only)
 
     @property
     def pulls_per_second(self) -> float:
@@ -107,11 +109,13 @@ def _resolve_device(device) -> torch.device:
 
 
 def select_removals(scores: np.ndarray, arms: ArmSet, n_remove: int, *, scope: str = "global",
-                    min_units_per_layer: int = 1, exclude: Sequence[int] = ()) -> np.ndarray:
+                    min_units_per_layer: int = 1, exclude: Sequence[int] = (),
+                    rng: np.random.Generator | None = None) -> np.ndarray:
     """The arms to remove: the highest scores, keeping at least ``min_units_per_layer`` per layer.
 
     With ``scope="global"`` one ranking spans all layers; with ``scope="layer"`` each layer
-    loses ``n_remove / n_arms`` of its own units.
+    loses ``n_remove / n_arms`` of its own units. Ties are broken at random with ``rng``
+    (by arm index without one).
     """
     if n_remove <= 0:  # a step whose quota is 0 removes nothing (it used to strip every layer)
         return np.zeros(0, dtype=np.int64)
@@ -120,7 +124,7 @@ def select_removals(scores: np.ndarray, arms: ArmSet, n_remove: int, *, scope: s
     excluded = np.zeros(arms.n_arms, bool)
     excluded[list(exclude)] = True
     np.subtract.at(left, layer_index[excluded], 1)
-    order = np.argsort(-scores, kind="stable")
+    order = np.argsort(-scores, kind="stable") if rng is None else np.lexsort((rng.random(len(scores)), -scores))
     order = order[~excluded[order]]
     if scope == "layer":
         fraction = n_remove / arms.n_arms
@@ -175,7 +179,10 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
           min_units_per_layer: int = 1, fine_tune: Callable[[nn.Module], Any] | None = None,
           rank_by: str = "mean", layers: Sequence[str] | None = None, replacement: str = "zero",
           seed: int = 0, device: str | torch.device = "auto", engine: str = "batched",
-          policy_params: dict | None = None, max_rows: int | None = None) -> PruneResult:
+          policy_params: dict | None = None, max_rows: int | None = None,
+          # --- protocol options (issue 8; implemented in rewards.py and baselines.py) ---
+          reward_signal: str = "loss", margin: float | None = None, calibration_batches: int = 4,
+          max_batch_fraction: float | None = None, baseline_variant: str = "auto") -> PruneResult:
     """Prune ``amount`` of a network's hidden units with a bandit policy or a baseline.
 
     Every hidden unit (output unit of an ``nn.Linear``, output channel of an ``nn.Conv2d``,
@@ -203,9 +210,12 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     batch_size : int, default=128
         Size of each sampled mini-batch.
     arms_per_round : int, default=32
-        Arms pulled per round (Hedge, a full-information policy, pulls every arm).
-    reward : {"unit", "raw", "clipped"}, default="unit"
-        Transform of ΔL into a reward; UCB1, EXP3 and Bernoulli Thompson need ``"unit"``.
+        Arms pulled per round. Hedge, a full-information policy, pulls every arm each round,
+        so it gets ``rounds · arms_per_round // n_arms`` rounds (the remainder in one round of
+        random arms): every policy makes the same number of pulls.
+    reward : {"unit", "raw", "clipped", "margin"}, default="unit"
+        Transform of ΔL into a reward (:mod:`mabprune.rewards`); UCB1, EXP3 and Bernoulli
+        Thompson need a bounded one (``"unit"`` or ``"margin"``).
     scope : {"global", "layer"}, default="global"
         One ranking over all layers, or ``amount`` of each layer.
     steps : int, default=1
@@ -216,9 +226,10 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         No layer is pruned below this many units.
     fine_tune : callable, optional
         Called as ``fine_tune(model)`` after each step (e.g. a few epochs on the training split).
-    rank_by : {"mean", "lcb"}, default="mean"
-        Rank arms by mean estimate, or by the lower confidence bound
-        ``mean − sqrt(2 ln N / n)`` (N pulls in all, n of this arm).
+    rank_by : {"mean", "lcb", "cumulative"}, default="mean"
+        Rank arms by mean estimate, by the lower confidence bound
+        ``mean − sqrt(2 ln N / n)`` (N pulls in all, n of this arm), or by cumulative reward
+        (the authors' ranking).
     layers : sequence of str, optional
         Module names of the layers to prune; default all but the output layer.
     replacement : {"zero", "mean"}, default="zero"
@@ -233,6 +244,22 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         Parameters of the policy (e.g. ``{"c": 1.0}`` for UCB1).
     max_rows : int, optional
         Memory bound of the batched engine (see :class:`mabprune.engine.BatchedEngine`).
+    reward_signal : {"loss", "accuracy"}, default="loss"
+        What a pull measures: ΔL of ``loss_fn``, or of the zero-one loss (−Δaccuracy;
+        classification only).
+    margin : float, optional
+        Tolerance of the ``clipped`` and ``margin`` rewards (see :func:`mabprune.rewards.make_reward`).
+    calibration_batches : int, default=4
+        Mini-batches of the calibration pass over every arm, which fits the ``unit`` scale and
+        is every policy's first observations (counted in ``pulls``).
+    max_batch_fraction : float, optional
+        Cap the reward mini-batch at this fraction of ``data`` (drawn with replacement when
+        that is tiny; see :func:`mabprune.rewards.reward_batch`). Without a cap, a batch of
+        the whole split makes every pull the same: a warning says so.
+    baseline_variant : {"auto", "normalized", "raw", "signed"}, default="auto"
+        Scores of magnitude, activation variation and Taylor: ``auto`` is ``normalized``
+        (per-layer ℓ2) under ``scope="global"`` and ``raw`` otherwise; ``signed`` is the
+        older signed Taylor score (see :mod:`mabprune.baselines`).
 
     Returns
     -------
@@ -256,24 +283,36 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 < amount < 1:
         raise ValueError(f"amount must be a fraction in (0, 1), got {amount!r}")
     for name, value, low in (("rounds", rounds, 0), ("batch_size", batch_size, 1), ("arms_per_round", arms_per_round, 1),
-                             ("steps", steps, 1), ("min_units_per_layer", min_units_per_layer, 1)):
+                             ("steps", steps, 1), ("min_units_per_layer", min_units_per_layer, 1),
+                             ("calibration_batches", calibration_batches, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     for name, value, allowed in (("reward", reward, REWARDS), ("scope", scope, ("global", "layer")),
-                                 ("rank_by", rank_by, ("mean", "lcb")), ("replacement", replacement, ("zero", "mean")),
-                                 ("engine", engine, ENGINES)):
+                                 ("rank_by", rank_by, ("mean", "lcb", "cumulative")),
+                                 ("replacement", replacement, ("zero", "mean")), ("engine", engine, ENGINES),
+                                 ("reward_signal", reward_signal, REWARD_SIGNALS),
+                                 ("baseline_variant", baseline_variant, ("auto",) + baselines.VARIANTS)):
         if value not in allowed:
             raise ValueError(f"unknown {name} {value!r}: use one of {tuple(allowed)}")
     policy_params = dict(policy_params or {})
     if method in policies.POLICIES:
         probe = policies.make(method, 2, seed=0, **policy_params)  # raises on unknown or bad parameters
-        if probe.needs_unit_rewards and reward != "unit":
-            raise ValueError(f"method {method!r} needs rewards in [0, 1]: use reward='unit', not {reward!r}")
+        if probe.needs_unit_rewards and not make_reward(reward).bounded:
+            raise ValueError(f"method {method!r} needs rewards in [0, 1]: use reward='unit' or 'margin', not {reward!r}")
     elif policy_params:
         raise ValueError(f"policy_params {sorted(policy_params)} given, but {method!r} is not a bandit policy")
     if fine_tune is not None and not callable(fine_tune):
         raise ValueError(f"fine_tune must be a callable taking the model, got {type(fine_tune).__name__}")
+    if max_batch_fraction is not None and not (isinstance(max_batch_fraction, (int, float))
+                                               and not isinstance(max_batch_fraction, bool) and 0 < max_batch_fraction <= 1):
+        raise ValueError(f"max_batch_fraction must be a fraction in (0, 1] or None, got {max_batch_fraction!r}")
+    if baseline_variant == "signed" and method != "taylor":
+        raise ValueError(f"baseline_variant='signed' exists for method 'taylor' only, not {method!r}")
+    if baseline_variant == "auto":
+        baseline_variant = "normalized" if scope == "global" else "raw"
+    make_reward(reward, margin=margin)  # raises on a bad margin
     loss = make_loss(loss_fn)
+    pull_loss = zero_one_loss if reward_signal == "accuracy" else loss
     device = _resolve_device(device)
     X, y = _as_tensors(data)
     X, y = X.to(device), y.to(device)
@@ -289,6 +328,14 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
                 raise ValueError(f"replacement='mean' needs an nn.Linear with bias after layer {layer.name!r}; "
                                  f"its next layer is {type(consumer).__name__}")
     _check_finite_losses(work, loss, X, y, batch_size)
+    if reward_signal == "accuracy":
+        with torch.no_grad():
+            zero_one_loss(work.eval()(X[:2]), y[:2])  # raises for outputs that are not class scores
+    n_batch, with_replacement = reward_batch(len(X), batch_size, max_batch_fraction)
+    if method in policies.POLICIES and n_batch == len(X) and not with_replacement:
+        warnings.warn(f"the reward mini-batch ({n_batch} rows) is the whole reward split: every pull sees the same "
+                      f"batch, so rewards are deterministic (pass max_batch_fraction, e.g. 0.25, to sample)",
+                      stacklevel=2)
     macs_before, params_before = _count(work, example)
     arm_layers = [(layer.name, layer.n_units) for layer in arms.layers]
     layer_names = [name for name, _ in arm_layers]
@@ -299,7 +346,7 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     step_quota = np.diff(np.round(np.linspace(0, n_total, steps + 1))).astype(int)
     rng = np.random.default_rng(seed)
     history, pulls, pull_time = [], 0, 0.0
-    first = None
+    first, n_clipped, n_rewards = None, 0, 0
 
     for step in range(steps):
         arms = find_arms(work, example, layers=layer_names)
@@ -308,57 +355,71 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         counts = np.zeros(arms.n_arms, dtype=np.int64)
         if method in policies.POLICIES:
             step_rounds = rounds // steps + (1 if step < rounds % steps else 0)
-            eng = make_engine(engine, work, arms, loss_fn=loss, fill=fill, max_rows=max_rows)
+            eng = make_engine(engine, work, arms, loss_fn=pull_loss, fill=fill, max_rows=max_rows)
             policy = policies.make(method, arms.n_arms, seed=seed + step, **policy_params)
-            transform = make_reward(reward)
+            transform = make_reward(reward, margin=margin)
             t0 = time.perf_counter()
             everything = np.arange(arms.n_arms)
-            # One pass over all arms sets the reward scale (the 'unit' transform needs it) and is
-            # every policy's first observation, so no arm is ranked without ever being pulled.
-            delta = _pull(eng, everything, X, y, rng, batch_size, step, -1)
-            policy.update(everything, transform.fit(delta)(delta))
-            pulls += arms.n_arms
-            for r in range(step_rounds):
-                chosen = everything if policy.full_information else policy.select(min(arms_per_round, arms.n_arms))
-                rewards = transform(_pull(eng, chosen, X, y, rng, batch_size, step, r))
+            # The calibration pass over all arms, on several mini-batches, sets the reward scale (the
+            # 'unit' transform is fitted on all of it) and is every policy's first observations.
+            deltas = [_pull(eng, everything, X, y, rng, n_batch, step, -1, with_replacement)
+                      for _ in range(calibration_batches)]
+            transform.fit(np.concatenate(deltas))
+            for delta in deltas:
+                policy.update(everything, transform(delta))
+            pulls += arms.n_arms * calibration_batches
+            k = min(arms_per_round, arms.n_arms)
+            budget = step_rounds * k  # the same pulls for every policy; Hedge pulls all arms a round
+            for r in range(step_rounds if not policy.full_information else -(-budget // arms.n_arms)):
+                if policy.full_information:
+                    left = budget - r * arms.n_arms
+                    chosen = everything if left >= arms.n_arms else np.sort(policy.rng.choice(arms.n_arms, left, replace=False))
+                else:
+                    chosen = policy.select(k)
+                rewards = transform(_pull(eng, chosen, X, y, rng, n_batch, step, r, with_replacement))
                 policy.update(chosen, rewards)
                 pulls += len(chosen)
                 history.append({"step": step, "round": r, "arms": chosen.copy(), "rewards": rewards.astype(np.float32)})
             pull_time += time.perf_counter() - t0
             estimates, counts = policy.estimates.copy(), policy.counts.copy()
+            n_clipped, n_rewards = n_clipped + transform.n_clipped_, n_rewards + transform.n_rewards_
             scores = estimates
             if rank_by == "lcb":
                 scores = estimates - np.sqrt(2 * math.log(max(counts.sum(), 2)) / np.maximum(counts, 1))
                 scores[counts == 0] = -np.inf
-            removal = select_removals(scores, arms, n_step, scope=scope, min_units_per_layer=min_units_per_layer)
+            elif rank_by == "cumulative":
+                scores = estimates * counts
+            removal = select_removals(scores, arms, n_step, scope=scope, min_units_per_layer=min_units_per_layer,
+                                      rng=policy.rng)
         else:
             estimates, removal = _baseline(method, work, arms, X, y, loss, fill, n_step, scope,
-                                           min_units_per_layer, seed + step, batch_size)
+                                           min_units_per_layer, seed + step, batch_size, baseline_variant)
         if first is None:
-            first = (estimates, counts)
+            scores = scores if method in policies.POLICIES else estimates
+            tie = np.random.default_rng([seed, step, 2]).random(len(scores))
+            first = (estimates, counts, np.lexsort((tie, -np.asarray(scores, float))))
         if method != "none" and len(removal):
             for name, units in _remove(work, arms, removal, example, fill).items():
                 removed[name].extend(survivors[name][units].tolist())
                 survivors[name] = np.delete(survivors[name], units)
-        if fine_tune is not None:
+        if fine_tune is not None:  # after every step, for `none` too: every method gets the same epochs
             fine_tune(work)
-        if method == "none":
-            break
 
     macs_after, params_after = _count(work, example)
-    estimates, counts = first
+    estimates, counts, ranking = first
     return PruneResult(
-        model=work, method=method, ranking=np.argsort(-estimates, kind="stable"), estimates=estimates,
+        model=work, method=method, ranking=ranking, estimates=estimates,
         counts=counts, history=history, removed={k: sorted(v) for k, v in removed.items()},
         params_before=params_before, params_after=params_after, macs_before=macs_before,
         macs_after=macs_after, pulls=pulls, wall_time_s=time.perf_counter() - start_time,
         pull_time_s=pull_time, arm_layers=arm_layers,
+        clipped_fraction=n_clipped / n_rewards if n_rewards else float("nan"),
     )
 
 
-def _pull(eng, arm_ids, X, y, rng, batch_size, step, rnd) -> np.ndarray:
+def _pull(eng, arm_ids, X, y, rng, batch_size, step, rnd, replace=False) -> np.ndarray:
     """Pull arms on a freshly sampled mini-batch; a NaN names the batch where it appeared."""
-    idx = rng.choice(len(X), size=min(batch_size, len(X)), replace=False)
+    idx = rng.choice(len(X), size=min(batch_size, len(X)) if not replace else batch_size, replace=replace)
     delta = eng.pull(arm_ids, X[idx], y[idx])
     if not np.all(np.isfinite(delta)):
         where = "the calibration pass" if rnd < 0 else f"round {rnd}"
@@ -383,22 +444,25 @@ def _check_finite_losses(model, loss, X, y, batch_size) -> None:
         model.train(was_training)
 
 
-def _baseline(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, min_units, seed, batch_size):
-    """Scores and removal of a baseline method."""
+def _baseline(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, min_units, seed, batch_size,
+              variant="raw"):
+    """Scores and removal of a baseline method (ties broken at random, seeded)."""
     if method == "none":
         return np.zeros(arms.n_arms), np.array([], dtype=np.int64)
     if method == "magnitude":
-        scores = baselines.magnitude_scores(arms)
+        scores = baselines.magnitude_scores(arms, variant=variant)
     elif method == "taylor":
-        scores = baselines.taylor_scores(model, arms, X, y, loss, fill=fill, batch_size=batch_size * 4)
+        scores = baselines.taylor_scores(model, arms, X, y, loss, fill=fill, batch_size=batch_size * 4, variant=variant)
     elif method == "random":
         scores = baselines.random_scores(arms, seed)
     else:
-        return _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units)
-    return scores, select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units)
+        return _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, variant=variant)
+    return scores, select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units,
+                                   rng=np.random.default_rng([seed, 1]))
 
 
-def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, rerankings: int = 32):
+def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, rerankings: int = 32,
+                                 variant="raw"):
     """Greedy: re-rank by activation variation after each 1/``rerankings`` of the removals.
 
     The removed units stay masked while the variances are recomputed, so a unit whose
@@ -406,7 +470,7 @@ def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_unit
     ``scope="layer"`` the units are chosen in one ranking, since per-layer quotas are exact
     only when chosen in one go.
     """
-    first_scores = baselines.activation_variation_scores(model, arms, X, fill=fill)
+    first_scores = baselines.activation_variation_scores(model, arms, X, fill=fill, variant=variant)
     if scope == "layer":
         return first_scores, select_removals(first_scores, arms, n_remove, scope="layer", min_units_per_layer=min_units)
     chunk = max(1, math.ceil(n_remove / rerankings))
@@ -418,5 +482,5 @@ def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_unit
             break
         removal = np.concatenate([removal, more])
         if len(removal) < n_remove:
-            scores = baselines.activation_variation_scores(model, arms, X, masked=removal, fill=fill)
+            scores = baselines.activation_variation_scores(model, arms, X, masked=removal, fill=fill, variant=variant)
     return first_scores, removal
