@@ -117,3 +117,28 @@ def test_bad_input_is_named():
 def test_docstring_examples_run():
     result = doctest.testmod(protocols, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3 and result.failed == 0
+
+
+@pytest.mark.parametrize("protocol", ["companion", "authors-honest"])
+def test_every_record_names_its_protocol_and_holds_both_metrics(tmp_path, protocol):
+    import json
+
+    from mabprune.experiments import run_grid
+    from mabprune.profiles import grid_spec
+
+    spec = grid_spec("classification", "smoke", methods=["ucb1", "none"], sweep_methods=[], protocol=protocol)
+    run_grid(spec, results_dir=tmp_path, progress=False)
+    recs = [json.loads(line) for line in open(tmp_path / "classification.jsonl")]
+    recs = {r["method"]: r for r in recs if "key" in r}
+    assert set(recs) == {"ucb1", "none"}
+    for r in recs.values():
+        assert r["status"] == "ok" and r["protocol_name"] == protocol and r["params"]["protocol_name"] == protocol
+        assert r["score_no_ft"] is not None and r["metric_after"] is not None
+    assert recs["none"]["score_no_ft"] == recs["none"]["metric_before"]
+    if protocol == "companion":
+        assert recs["ucb1"]["fine_tune_epochs_total"] == recs["none"]["fine_tune_epochs_total"] > 0
+        assert 0 <= recs["ucb1"]["clipped_fraction"] <= 1
+    else:
+        assert recs["ucb1"]["leaky"] is False and recs["ucb1"]["metric_after"] == recs["ucb1"]["score_no_ft"]
+        curve = recs["ucb1"]["removal_curve_test"]
+        assert recs["ucb1"]["metric_after"] == curve[recs["ucb1"]["n_removed"]]
