@@ -3,6 +3,11 @@
 Each function returns a *safety score* per arm, on the same convention as a bandit's reward
 estimates: higher means safer to remove. :func:`mabprune.prune` removes the highest-scoring
 arms, so every method goes through one selection and one removal path.
+
+Under ``scope="global"`` one ranking spans layers of very different fan-in, so by default each
+score is *normalised per layer*: divided by the ℓ2 norm of that layer's scores (Molchanov et
+al., 2017). ``variant="raw"`` keeps the raw scores; for Taylor, ``variant="signed"`` is the
+earlier signed first-order ΔL (no absolute value, no normalisation). See :data:`VARIANTS`.
 """
 
 from __future__ import annotations
@@ -16,13 +21,49 @@ from .arms import ArmSet, Masker, outgoing_weight, register_unit_hook
 from .engine import LossFn
 
 BASELINES = ("magnitude", "activation_variation", "taylor", "random", "none")
+#: Score variants: ``normalized`` (per-layer ℓ2 normalisation, the default under
+#: ``scope="global"``), ``raw`` (no normalisation) and, for Taylor only, ``signed``.
+VARIANTS = ("normalized", "raw", "signed")
 
 
-def magnitude_scores(arms: ArmSet) -> np.ndarray:
+def normalize_per_layer(scores: np.ndarray, arms: ArmSet) -> np.ndarray:
+    """Each layer's scores divided by their ℓ2 norm (a layer of zeros stays zero).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from mabprune.arms import find_arms
+    >>> arms = find_arms(nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2), nn.ReLU(),
+    ...                                nn.Linear(2, 1)), torch.zeros(1, 2))
+    >>> normalize_per_layer(np.array([-3.0, -4.0, -30.0, 0.0]), arms).tolist()
+    [-0.6, -0.8, -1.0, 0.0]
+    """
+    out = np.asarray(scores, dtype=np.float64).copy()
+    for sl in arms.layer_slices().values():
+        norm = np.linalg.norm(out[sl])
+        if norm > 0:
+            out[sl] /= norm
+    return out
+
+
+def _check_variant(method: str, variant: str) -> None:
+    if variant not in VARIANTS or (variant == "signed" and method != "taylor"):
+        allowed = VARIANTS if method == "taylor" else VARIANTS[:2]
+        raise ValueError(f"unknown variant {variant!r} for baseline {method!r}: use one of {allowed}")
+
+
+def magnitude_scores(arms: ArmSet, *, variant: str = "raw") -> np.ndarray:
     """Minus the L2 norm of each unit's incoming and outgoing weights.
 
     The incoming weights are the unit's row of ``W`` (its filter for a conv) and its bias; the
     outgoing weights are the consumer's columns that read the unit.
+
+    Parameters
+    ----------
+    variant : {"raw", "normalized"}, default="raw"
+        ``normalized`` divides each layer's norms by their ℓ2 norm
+        (:func:`normalize_per_layer`), so that layers of different fan-in compare.
 
     Examples
     --------
@@ -31,8 +72,8 @@ def magnitude_scores(arms: ArmSet) -> np.ndarray:
     >>> from mabprune.arms import find_arms
     >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
     >>> with torch.no_grad():
-    ...     model[0].weight.copy_(torch.tensor([[1.0, 0], [3, 0], [0, 0]])); model[0].bias.zero_()
-    ...     model[2].weight.copy_(torch.tensor([[0.0, 4, 0]]))
+    ...     _ = model[0].weight.copy_(torch.tensor([[1.0, 0], [3, 0], [0, 0]])), model[0].bias.zero_()
+    ...     _ = model[2].weight.copy_(torch.tensor([[0.0, 4, 0]]))
     >>> magnitude_scores(find_arms(model, torch.zeros(1, 2))).tolist()
     [-1.0, -5.0, -0.0]
     """
@@ -46,12 +87,14 @@ def magnitude_scores(arms: ArmSet) -> np.ndarray:
         if w_out is not None:
             sq += (w_out.double() ** 2).sum(1)
         scores.append(-sq.sqrt().cpu().numpy())
-    return np.concatenate(scores)
+    _check_variant("magnitude", variant)
+    out = np.concatenate(scores)
+    return normalize_per_layer(out, arms) if variant == "normalized" else out
 
 
 def activation_variation_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, *, weighted: bool = True,
                                 masked: np.ndarray | None = None, fill: dict | None = None,
-                                batch_size: int = 512) -> np.ndarray:
+                                batch_size: int = 512, variant: str = "raw") -> np.ndarray:
     """Minus the variance of each unit's output on ``X``, times ‖outgoing weights‖².
 
     A unit whose output barely varies carries little information downstream: removing it
@@ -63,7 +106,10 @@ def activation_variation_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor,
     ----------
     weighted : bool, default=True
         Multiply by the squared norm of the outgoing weights; False gives the plain variance.
+    variant : {"raw", "normalized"}, default="raw"
+        ``normalized`` divides each layer's scores by their ℓ2 norm.
     """
+    _check_variant("activation_variation", variant)
     stats: dict[str, list[torch.Tensor]] = {layer.name: [] for layer in arms.layers}
     handles = []
     masker = Masker(model, arms, fill=fill)
@@ -95,17 +141,47 @@ def activation_variation_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor,
             if w_out is not None:
                 var = var * (w_out.double() ** 2).sum(1)
         scores.append(-var.cpu().numpy())
-    return np.concatenate(scores)
+    out = np.concatenate(scores)
+    return normalize_per_layer(out, arms) if variant == "normalized" else out
 
 
 def taylor_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, y: torch.Tensor, loss: LossFn, *,
-                  fill: dict | None = None, batch_size: int = 512) -> np.ndarray:
-    """First-order estimate of each arm's ΔL from one backward pass over a mask gate.
+                  fill: dict | None = None, batch_size: int = 512, variant: str = "normalized") -> np.ndarray:
+    """Molchanov et al.'s first-order criterion from one backward pass over a mask gate.
 
-    Each unit's output is multiplied by a gate ``g = 1``; removing the unit sets ``g = 0``, so
-    ``ΔL ≈ −∂L/∂g`` (Molchanov et al., 2017, without the absolute value so that it is on the
-    scale of the bandit's pulls). The safety score is ``−ΔL``. Eval mode, like the pulls.
+    Each unit's output ``a`` is multiplied by a gate ``g = 1``, so ``∂L/∂g = Σ a·∂L/∂a``, the
+    sum over the reward samples (and positions, for a conv channel) of the mean loss ``L``.
+    Removing the unit sets ``g = 0``: ``ΔL ≈ −∂L/∂g``. Eval mode, like the pulls.
+
+    Parameters
+    ----------
+    variant : {"normalized", "raw", "signed"}, default="normalized"
+        ``normalized``: safety ``−|∂L/∂g|`` divided per layer by the ℓ2 norm of the layer's
+        ``|∂L/∂g|`` (Molchanov et al., 2017); ``raw``: ``−|∂L/∂g|``; ``signed``: the signed
+        estimate ``∂L/∂g = −ΔL`` (the criterion before issue 8: no absolute value, so a unit
+        whose removal is predicted to *lower* the loss ranks safest).
+
+    Examples
+    --------
+    A unit ``a = x`` read with weight ``w`` under ``L = mean((w·a − y)²)`` has
+    ``∂L/∂g = mean(2 (w·a − y) · w·a)``:
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from mabprune.arms import find_arms
+    >>> model = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.tensor([[1.0], [1.0]])), model[0].bias.zero_()
+    ...     _ = model[2].weight.copy_(torch.tensor([[1.0, 2.0]])), model[2].bias.zero_()
+    >>> X, y = torch.tensor([[1.0], [2.0]]), torch.tensor([1.0, 2.0])
+    >>> mse = lambda o, t: (o.squeeze(1) - t) ** 2
+    >>> arms = find_arms(model, X)
+    >>> taylor_scores(model, arms, X, y, mse, variant="signed").round(3).tolist()
+    [10.0, 20.0]
+    >>> taylor_scores(model, arms, X, y, mse).round(3).tolist()
+    [-0.447, -0.894]
     """
+    _check_variant("taylor", variant)
     device = y.device
     gates = {layer.name: torch.ones(layer.n_units, device=device, requires_grad=True) for layer in arms.layers}
     masker = Masker(model, arms, fill=fill, mask=gates)   # the gates multiply every reader's input
@@ -120,7 +196,10 @@ def taylor_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, y: torch.Tens
     finally:
         model.train(was_training)
         model.zero_grad(set_to_none=True)
-    return np.concatenate([gates[layer.name].grad.double().cpu().numpy() for layer in arms.layers])
+    grad = np.concatenate([gates[layer.name].grad.double().cpu().numpy() for layer in arms.layers])
+    if variant == "signed":
+        return grad
+    return -normalize_per_layer(np.abs(grad), arms) if variant == "normalized" else -np.abs(grad)
 
 
 def random_scores(arms: ArmSet, seed: int | None = 0) -> np.ndarray:

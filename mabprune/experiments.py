@@ -100,6 +100,28 @@ def _base(run: dict) -> dict:
     return {k: run[k] for k in ("key", "dataset", "method", "kind", "seed", "amount", "params", "params_hash")}
 
 
+def _authors_record(run, common, model, ds, y_val, y_test, seed, device, before, train_time) -> dict:
+    """One run under the ``authors`` or ``authors-honest`` protocol (see :mod:`mabprune.protocols`)."""
+    import torch
+
+    from .protocols import run_authors
+
+    dev = next(model.parameters()).device
+    as_t = lambda a, dtype: torch.as_tensor(np.asarray(a), dtype=dtype, device=dev)  # noqa: E731
+    ydt = torch.float32 if ds.task == "regression" else torch.long
+    xdt = torch.long if np.asarray(ds.X_test).dtype.kind in "iu" else torch.float32
+    splits = {"val": (as_t(ds.X_val, xdt), as_t(y_val, ydt)), "test": (as_t(ds.X_test, xdt), as_t(y_test, ydt))}
+    metric = lambda m, X, y: models.evaluate(m, X, y, task=ds.task)  # noqa: E731
+    res = run_authors(model, splits, method=run["method"], protocol=common["protocol_name"], amount=run["amount"],
+                      task=ds.task, seed=seed, device=device, metric=metric)
+    return {**_base(run), **common, "status": "ok", "metric_before": _finite(before),
+            "metric_after": _finite(res.score), "score_no_ft": _finite(res.score), "fine_tune_epochs_total": 0,
+            "leaky": res.leaky, "pruned_layer": res.layer, "n_removed": res.n_removed, "pulls": res.pulls,
+            "removal_curve_select": [_finite(v) for v in res.curve_select],
+            "removal_curve_test": [_finite(v) for v in res.curve_test],
+            "clipped_fraction": _finite(res.clipped_fraction), "train_time_s": train_time, "prune_time_s": None}
+
+
 def _run_cell(job: dict, emit: Callable[[dict], None]) -> None:
     """Train once, then compute every run of ``job`` (one dataset and seed), emitting records."""
     import torch
@@ -150,18 +172,35 @@ def _cell(job: dict, emit, torch) -> None:
         models.fit(m, ds.X_train, y_train, task=ds.task, epochs=spec["fine_tune_epochs"], lr=t["lr"],
                    batch_size=t["train_batch_size"], weight_decay=t["weight_decay"], seed=seed + 1, device=device)
 
+    protocol = spec.get("protocol", "companion")
+    common["protocol_name"] = protocol
     for run in nets:
         t0 = time.perf_counter()
         try:
-            res = prune(model, (ds.X_val, y_val), method=run["method"], amount=run["amount"],
-                        loss_fn="mse" if ds.task == "regression" else "cross_entropy", rounds=spec["rounds"],
-                        batch_size=spec["batch_size"], arms_per_round=spec["arms_per_round"], reward=spec["reward"],
-                        scope=spec["scope"], steps=spec["steps"], min_units_per_layer=spec["min_units_per_layer"],
-                        rank_by=spec["rank_by"], replacement=spec["replacement"], seed=seed, device=device,
-                        fine_tune=fine_tune if spec["fine_tune_epochs"] > 0 else None)
+            if protocol != "companion":
+                rec = _authors_record(run, common, model, ds, y_val, y_test, seed, device, before, train_time)
+                rec["wall_time_s"] = time.perf_counter() - t0
+                emit(rec)
+                continue
+            kw = dict(method=run["method"], amount=run["amount"], rounds=spec["rounds"],
+                      loss_fn="mse" if ds.task == "regression" else "cross_entropy",
+                      batch_size=spec["batch_size"], arms_per_round=spec["arms_per_round"], reward=spec["reward"],
+                      scope=spec["scope"], steps=spec["steps"], min_units_per_layer=spec["min_units_per_layer"],
+                      rank_by=spec["rank_by"], replacement=spec["replacement"], seed=seed, device=device,
+                      max_batch_fraction=spec.get("max_batch_fraction", 0.25))
+            res = prune(model, (ds.X_val, y_val), **kw, fine_tune=fine_tune if spec["fine_tune_epochs"] > 0 else None)
             after = models.evaluate(res.model, ds.X_test, y_test, task=ds.task)
+            # The same pruning without fine-tuning: the second metric (issue 8); `none` is the trained model.
+            if spec["fine_tune_epochs"] == 0:
+                no_ft = after
+            elif run["method"] == "none":
+                no_ft = before
+            else:
+                no_ft = models.evaluate(prune(model, (ds.X_val, y_val), **kw).model, ds.X_test, y_test, task=ds.task)
             rec = {**_base(run), **common, "status": "ok", "metric_before": _finite(before),
-                   "metric_after": _finite(after), "params_before": res.params_before,
+                   "metric_after": _finite(after), "score_no_ft": _finite(no_ft),
+                   "fine_tune_epochs_total": spec["fine_tune_epochs"] * spec["steps"],
+                   "clipped_fraction": _finite(res.clipped_fraction), "params_before": res.params_before,
                    "params_after": res.params_after, "macs_before": res.macs_before, "macs_after": res.macs_after,
                    "n_removed": res.n_removed, "pulls": res.pulls, "prune_time_s": res.wall_time_s,
                    "pull_time_s": res.pull_time_s, "train_time_s": train_time,
@@ -181,6 +220,7 @@ def _cell(job: dict, emit, torch) -> None:
             r2 = 1 - float(((y_test - pred) ** 2).sum()) / float(((y_test - y_test.mean()) ** 2).sum())
             fit_time = time.perf_counter() - t0
             rec = {**_base(run), **common, "status": "ok", "metric_before": None, "metric_after": _finite(r2),
+                   "score_no_ft": _finite(r2),
                    "train_time_s": fit_time, "prune_time_s": None, "wall_time_s": fit_time, "pulls": 0, "n_removed": 0}
         except Exception as exc:  # noqa: BLE001
             rec = _error(run, exc, **common)

@@ -20,8 +20,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import data, policies
+from .protocols import AUTHORS_SETTINGS, PROTOCOLS
 from .prune import METHODS
-from .rewards import REWARDS
+from .rewards import REWARDS, make_reward
 
 __all__ = ["GRID_FAMILIES", "GROUP_OF", "METHODS", "PROFILES", "PROTOCOL_VERSION", "REGRESSORS", "REGRESSOR_PARAMS",
            "GridSpec", "Profile", "grid_spec", "plan_runs"]
@@ -112,6 +113,11 @@ class GridSpec:
         Data root (see :func:`mabprune.data.data_root`); not part of the cache key.
     n_jobs : int
         Parallel (dataset, seed) cells; not part of the cache key.
+    protocol : {"companion", "authors", "authors-honest"}
+        The named protocol (see :mod:`mabprune.protocols`); recorded in every record.
+    max_batch_fraction : float or None
+        Cap of the reward mini-batch as a fraction of the validation split (see
+        :func:`mabprune.rewards.reward_batch`); 0.25 in every profile, so a pull is a sample.
     """
 
     profile: str
@@ -139,6 +145,8 @@ class GridSpec:
     device: str = "auto"
     data_root: str | None = None
     n_jobs: int = 1
+    protocol: str = "companion"
+    max_batch_fraction: float | None = 0.25
 
 
 # ----------------------------------------------------------------------------- profiles
@@ -150,7 +158,8 @@ class GridSpec:
 _SETTINGS = dict(amount=0.5, rounds=100, arms_per_round=16, batch_size=64, reward="unit", scope="global",
                  steps=4, rank_by="mean", replacement="zero", min_units_per_layer=1, fine_tune_epochs=3,
                  sweep_methods=("ucb1", "thompson", "magnitude", "random"),
-                 sweep_amounts=(0.1, 0.3, 0.5, 0.7, 0.9), val_size=0.2, test_size=0.2)
+                 sweep_amounts=(0.1, 0.3, 0.5, 0.7, 0.9), val_size=0.2, test_size=0.2, protocol="companion",
+                 max_batch_fraction=0.25)
 _TABULAR = dict(hidden=(32, 32), epochs=60, lr=3e-3, train_batch_size=32, weight_decay=0.0, max_rows=None)
 _EMBEDDED = {
     "classification": ("sklearn:iris", "sklearn:wine", "sklearn:breast_cancer", "make:classification"),
@@ -426,12 +435,16 @@ def grid_spec(family: str, profile: str = "quick", **overrides: Any) -> GridSpec
     regressors = _names("regressors", s["regressors"], REGRESSORS, allow_empty=True) if family == "regression" else ()
     if family != "regression" and given.get("regressors"):
         raise ValueError(f"regressors are fitted in the regression family only, not in {family!r}")
-    for label, allowed in (("reward", REWARDS), ("scope", ("global", "layer")), ("rank_by", ("mean", "lcb")),
-                           ("replacement", ("zero", "mean"))):
+    for label, allowed in (("reward", REWARDS), ("scope", ("global", "layer")),
+                           ("rank_by", ("mean", "lcb", "cumulative")), ("replacement", ("zero", "mean")),
+                           ("protocol", PROTOCOLS)):
         _choice(label, s[label], allowed)
     for m in set(methods) | set(sweep_methods):
-        if m in policies.POLICIES and policies.make(m, 2, seed=0).needs_unit_rewards and s["reward"] != "unit":
-            raise ValueError(f"method {m!r} needs rewards in [0, 1]: use reward='unit', not {s['reward']!r}")
+        if (m in policies.POLICIES and policies.make(m, 2, seed=0).needs_unit_rewards
+                and not make_reward(s["reward"]).bounded):
+            raise ValueError(f"method {m!r} needs rewards in [0, 1]: use reward='unit' or 'margin', not {s['reward']!r}")
+    fraction = s["max_batch_fraction"]
+    max_batch_fraction = None if fraction is None else _fraction("max_batch_fraction", fraction)
     ints = {k: _int(k, s[k], low) for k, low in (("rounds", 0), ("arms_per_round", 1), ("batch_size", 1),
                                                   ("steps", 1), ("min_units_per_layer", 1), ("fine_tune_epochs", 0))}
     val_size, test_size = _fraction("val_size", s["val_size"]), _fraction("test_size", s["test_size"])
@@ -466,7 +479,7 @@ def grid_spec(family: str, profile: str = "quick", **overrides: Any) -> GridSpec
                     sweep_amounts=sweep_amounts, regressors=regressors, reward=s["reward"], scope=s["scope"],
                     rank_by=s["rank_by"], replacement=s["replacement"], training=training, val_size=val_size,
                     test_size=test_size, device=device, data_root=None if root is None else str(root),
-                    n_jobs=n_jobs, **ints)
+                    n_jobs=n_jobs, protocol=s["protocol"], max_batch_fraction=max_batch_fraction, **ints)
 
 
 def with_overrides(spec: GridSpec, **changes: Any) -> GridSpec:
@@ -477,7 +490,12 @@ def with_overrides(spec: GridSpec, **changes: Any) -> GridSpec:
 # ----------------------------------------------------------------------------- the plan
 
 #: Bumped when the protocol changes what a run computes; part of every cache key.
-PROTOCOL_VERSION = 3  # 2: EXP3 ranks by sample mean; 3: every profile prunes in 4 steps
+PROTOCOL_VERSION = 4  # 2: EXP3 ranks by sample mean; 3: every profile prunes in 4 steps;
+# 4 (issue 8): Molchanov |Σa·∂L/∂a| Taylor and per-layer-normalised magnitude / activation variation
+# under scope="global"; `none` fine-tuned after every step like the others; Hedge cut to the same
+# pulls; calibration pass over 4 mini-batches (the 'unit' scale fitted on all of it, clipped
+# rewards counted); reward mini-batches at most a quarter of the validation split; ties broken at
+# random; a second, unfine-tuned score (`score_no_ft`); the named protocol in every record.
 _ARCH = {"tabular": "mlp", "reasoning": "mlp", "image": "cnn", "text": "embedding_bag"}
 _POLICY_ONLY = ("rounds", "arms_per_round", "reward", "rank_by")  # keys that only steer a bandit
 #: Hyper-parameters of the regressors (targets are standardised, hence the small alphas).
@@ -500,7 +518,7 @@ def _params(spec: GridSpec, dataset: str, seed: int, kind: str, method: str, amo
     """Every parameter that affects one run's result (the device, paths and n_jobs do not)."""
     group = _group(dataset)
     t = spec.training[group]
-    p: dict[str, Any] = {"protocol": PROTOCOL_VERSION, "dataset": dataset, "seed": seed, "kind": kind,
+    p: dict[str, Any] = {"protocol": PROTOCOL_VERSION, "protocol_name": spec.protocol, "dataset": dataset, "seed": seed, "kind": kind,
                          "method": method, "data": {"val_size": spec.val_size, "test_size": spec.test_size,
                                                     "max_rows": t["max_rows"]}}
     if spec.family == "regression":
@@ -509,13 +527,17 @@ def _params(spec: GridSpec, dataset: str, seed: int, kind: str, method: str, amo
         p["regressor"] = REGRESSOR_PARAMS[method]
         return p
     prune_p = {k: getattr(spec, k) for k in ("rounds", "arms_per_round", "batch_size", "reward", "scope", "steps",
-                                             "rank_by", "replacement", "min_units_per_layer")}
+                                             "rank_by", "replacement", "min_units_per_layer", "max_batch_fraction")}
+    if spec.protocol != "companion":  # one layer, the authors' reward, the removal curve, no fine-tuning
+        prune_p = {k: v for k, v in AUTHORS_SETTINGS.items() if k != "fine_tune"}
     if method not in policies.POLICIES:  # these only steer a bandit
-        prune_p = {k: v for k, v in prune_p.items() if k not in _POLICY_ONLY}
+        prune_p = {k: v for k, v in prune_p.items() if k not in _POLICY_ONLY + ("max_batch_fraction", "margin",
+                                                                                "pulls_per_unit", "calibration_batches")}
     p.update(amount=amount, model={"arch": _ARCH[group], "hidden": list(t["hidden"])},
              train={"epochs": t["epochs"], "lr": t["lr"], "batch_size": t["train_batch_size"],
                     "weight_decay": t["weight_decay"]},
-             prune=prune_p, fine_tune={"epochs": spec.fine_tune_epochs, "lr": t["lr"]})
+             prune=prune_p, fine_tune={"epochs": spec.fine_tune_epochs if spec.protocol == "companion" else 0,
+                                       "lr": t["lr"]})
     return p
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -18,7 +19,7 @@ from . import batch, graph
 from .arms import ArmSet, find_arms, unit_means
 from .bandit import bandit_step
 from .engine import ENGINES, make_engine, make_loss
-from .rewards import REWARDS
+from .rewards import REWARD_SIGNALS, REWARDS, make_reward, reward_batch, zero_one_loss
 
 METHODS = tuple(policies.POLICIES) + baselines.BASELINES
 
@@ -35,7 +36,7 @@ class PruneResult:
     method : str
         The policy or baseline that chose the units.
     ranking : np.ndarray
-        Arm ids of the first step, safest first.
+        Arm ids of the first step, safest first (by ``rank_by`` for a policy; ties at random).
     estimates, counts : np.ndarray
         Each arm's safety estimate (mean reward for a policy, the score for a baseline) and its
         pull count, for the first step.
@@ -69,6 +70,7 @@ class PruneResult:
     wall_time_s: float
     pull_time_s: float
     arm_layers: list[tuple[str, int]] = field(default_factory=list)
+    clipped_fraction: float = float("nan")  # rewards clipped by the 'unit'/'margin' scale (policies only)
 
     @property
     def pulls_per_second(self) -> float:
@@ -180,11 +182,13 @@ def _check_inputs(model: nn.Module, X, y: torch.Tensor, loss_fn) -> None:
 
 
 def select_removals(scores: np.ndarray, arms: ArmSet, n_remove: int, *, scope: str = "global",
-                    min_units_per_layer: int = 1, exclude: Sequence[int] = ()) -> np.ndarray:
+                    min_units_per_layer: int = 1, exclude: Sequence[int] = (),
+                    rng: np.random.Generator | None = None) -> np.ndarray:
     """The arms to remove: the highest scores, keeping at least ``min_units_per_layer`` per layer.
 
     With ``scope="global"`` one ranking spans all layers; with ``scope="layer"`` each layer
-    loses ``n_remove / n_arms`` of its own units.
+    loses ``n_remove / n_arms`` of its own units. Ties are broken at random with ``rng``
+    (by arm index without one).
     """
     if n_remove <= 0:  # a step whose quota is 0 removes nothing (it used to strip every layer)
         return np.zeros(0, dtype=np.int64)
@@ -193,7 +197,7 @@ def select_removals(scores: np.ndarray, arms: ArmSet, n_remove: int, *, scope: s
     excluded = np.zeros(arms.n_arms, bool)
     excluded[list(exclude)] = True
     np.subtract.at(left, layer_index[excluded], 1)
-    order = np.argsort(-scores, kind="stable")
+    order = np.argsort(-scores, kind="stable") if rng is None else np.lexsort((rng.random(len(scores)), -scores))
     order = order[~excluded[order]]
     if scope == "layer":
         fraction = n_remove / arms.n_arms
@@ -251,7 +255,10 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
           rank_by: str = "mean", layers: Sequence[str] | None = None, replacement: str = "zero",
           seed: int = 0, device: str | torch.device = "auto", engine: str = "batched",
           policy_params: dict | None = None, max_rows: int | None = None,
-          ignored_layers: Sequence[str | nn.Module] = (), target: str | int | None = None) -> PruneResult:
+          ignored_layers: Sequence[str | nn.Module] = (), target: str | int | None = None,
+          # --- protocol options (issue 8; implemented in rewards.py and baselines.py) ---
+          reward_signal: str = "loss", margin: float | None = None, calibration_batches: int = 4,
+          max_batch_fraction: float | None = None, baseline_variant: str = "auto") -> PruneResult:
     """Prune ``amount`` of a network's hidden units with a bandit policy or a baseline.
 
     Every hidden unit (output unit of an ``nn.Linear``, output channel of an ``nn.Conv2d``,
@@ -281,9 +288,12 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     batch_size : int, default=128
         Size of each sampled mini-batch.
     arms_per_round : int, default=32
-        Arms pulled per round (Hedge, a full-information policy, pulls every arm).
-    reward : {"unit", "raw", "clipped"}, default="unit"
-        Transform of ΔL into a reward; UCB1, EXP3 and Bernoulli Thompson need ``"unit"``.
+        Arms pulled per round. Hedge, a full-information policy, pulls every arm each round,
+        so it gets ``rounds · arms_per_round // n_arms`` rounds (the remainder in one round of
+        random arms): every policy makes the same number of pulls.
+    reward : {"unit", "raw", "clipped", "margin"}, default="unit"
+        Transform of ΔL into a reward (:mod:`mabprune.rewards`); UCB1, EXP3 and Bernoulli
+        Thompson need a bounded one (``"unit"`` or ``"margin"``).
     scope : {"global", "layer"}, default="global"
         One ranking over all layers, or ``amount`` of each layer.
     steps : int, default=1
@@ -294,9 +304,10 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         No layer is pruned below this many units.
     fine_tune : callable, optional
         Called as ``fine_tune(model)`` after each step (e.g. a few epochs on the training split).
-    rank_by : {"mean", "lcb"}, default="mean"
-        Rank arms by mean estimate, or by the lower confidence bound
-        ``mean − sqrt(2 ln N / n)`` (N pulls in all, n of this arm).
+    rank_by : {"mean", "lcb", "cumulative"}, default="mean"
+        Rank arms by mean estimate, by the lower confidence bound
+        ``mean − sqrt(2 ln N / n)`` (N pulls in all, n of this arm), or by cumulative reward
+        (the authors' ranking).
     layers : sequence of str, optional
         Module names of the layers to prune; default all but the output layer.
     replacement : {"zero", "mean"}, default="zero"
@@ -317,6 +328,22 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         Where the target is in a DataLoader's batches: a dict key (default ``"labels"``,
         ``"label"``, ``"y"`` or ``"target"``, whichever is present) or a tuple position
         (default the last item).
+    reward_signal : {"loss", "accuracy"}, default="loss"
+        What a pull measures: ΔL of ``loss_fn``, or of the zero-one loss (−Δaccuracy;
+        classification only).
+    margin : float, optional
+        Tolerance of the ``clipped`` and ``margin`` rewards (see :func:`mabprune.rewards.make_reward`).
+    calibration_batches : int, default=4
+        Mini-batches of the calibration pass over every arm, which fits the ``unit`` scale and
+        is every policy's first observations (counted in ``pulls``).
+    max_batch_fraction : float, optional
+        Cap the reward mini-batch at this fraction of ``data`` (drawn with replacement when
+        that is tiny; see :func:`mabprune.rewards.reward_batch`). Without a cap, a batch of
+        the whole split makes every pull the same: a warning says so.
+    baseline_variant : {"auto", "normalized", "raw", "signed"}, default="auto"
+        Scores of magnitude, activation variation and Taylor: ``auto`` is ``normalized``
+        (per-layer ℓ2) under ``scope="global"`` and ``raw`` otherwise; ``signed`` is the
+        older signed Taylor score (see :mod:`mabprune.baselines`).
 
     Returns
     -------
@@ -341,25 +368,37 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
             or not 0 < amount < 1:
         raise ValueError(f"amount must be a fraction in (0, 1), got {amount!r}")
     for name, value, low in (("rounds", rounds, 0), ("batch_size", batch_size, 1), ("arms_per_round", arms_per_round, 1),
-                             ("steps", steps, 1), ("min_units_per_layer", min_units_per_layer, 1)):
+                             ("steps", steps, 1), ("min_units_per_layer", min_units_per_layer, 1),
+                             ("calibration_batches", calibration_batches, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     for name, value, allowed in (("reward", reward, REWARDS), ("scope", scope, ("global", "layer")),
-                                 ("rank_by", rank_by, ("mean", "lcb")), ("replacement", replacement, ("zero", "mean")),
-                                 ("engine", engine, ENGINES)):
+                                 ("rank_by", rank_by, ("mean", "lcb", "cumulative")),
+                                 ("replacement", replacement, ("zero", "mean")), ("engine", engine, ENGINES),
+                                 ("reward_signal", reward_signal, REWARD_SIGNALS),
+                                 ("baseline_variant", baseline_variant, ("auto",) + baselines.VARIANTS)):
         if value not in allowed:
             raise ValueError(f"unknown {name} {value!r}: use one of {tuple(allowed)}")
     policy_params = dict(policy_params or {})
     if method in policies.POLICIES:
         probe = policies.make(method, 2, seed=0, **policy_params)  # raises on unknown or bad parameters
-        if probe.needs_unit_rewards and reward != "unit":
-            raise ValueError(f"method {method!r} needs rewards in [0, 1]: use reward='unit', not {reward!r}")
+        if probe.needs_unit_rewards and not make_reward(reward).bounded:
+            raise ValueError(f"method {method!r} needs rewards in [0, 1]: use reward='unit' or 'margin', not {reward!r}")
     elif policy_params:
         raise ValueError(f"policy_params {sorted(policy_params)} given, but {method!r} is not a bandit policy")
     if fine_tune is not None and not callable(fine_tune):
         raise ValueError(f"fine_tune must be a callable taking the model, got {type(fine_tune).__name__}")
+    if max_batch_fraction is not None and not (isinstance(max_batch_fraction, (int, float))
+                                               and not isinstance(max_batch_fraction, bool) and 0 < max_batch_fraction <= 1):
+        raise ValueError(f"max_batch_fraction must be a fraction in (0, 1] or None, got {max_batch_fraction!r}")
+    if baseline_variant == "signed" and method != "taylor":
+        raise ValueError(f"baseline_variant='signed' exists for method 'taylor' only, not {method!r}")
+    if baseline_variant == "auto":
+        baseline_variant = "normalized" if scope == "global" else "raw"
+    make_reward(reward, margin=margin)  # raises on a bad margin
     amount = float(amount)
     loss = make_loss(loss_fn)
+    pull_loss = zero_one_loss if reward_signal == "accuracy" else loss
     device = _resolve_device(device)
     X, y = _as_tensors(data, target)
     X, y = batch.to(X, device), y.to(device)
@@ -376,6 +415,14 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
                     raise ValueError(f"replacement='mean' needs every reader of group {layer.name!r} to be an nn.Linear "
                                      f"with bias; {reader.name!r} is a {type(reader.module).__name__}")
     _check_finite_losses(work, loss, X, y, batch_size)
+    if reward_signal == "accuracy":
+        with torch.no_grad():
+            zero_one_loss(batch.call(work.eval(), batch.index(X, slice(0, 2))), y[:2])  # raises for outputs that are not class scores
+    n_batch, with_replacement = reward_batch(batch.length(X), batch_size, max_batch_fraction)
+    if method in policies.POLICIES and n_batch == batch.length(X) and not with_replacement:
+        warnings.warn(f"the reward mini-batch ({n_batch} rows) is the whole reward split: every pull sees the same "
+                      f"batch, so rewards are deterministic (pass max_batch_fraction, e.g. 0.25, to sample)",
+                      stacklevel=2)
     macs_before, params_before = _count(work, example)
     arm_layers = [(layer.name, layer.n_units) for layer in arms.layers]
     layer_names = [name for name, _ in arm_layers]
@@ -386,7 +433,7 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     step_quota = np.diff(np.round(np.linspace(0, n_total, steps + 1))).astype(int)
     rng = np.random.default_rng(seed)
     history, pulls, pull_time = [], 0, 0.0
-    first = None
+    first, n_clipped, n_rewards = None, 0, 0
 
     for step in range(steps):
         arms = find_arms(work, example, layers=layer_names, ignored_layers=ignored_layers, check=step == 0)
@@ -395,38 +442,42 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         counts = np.zeros(arms.n_arms, dtype=np.int64)
         if method in policies.POLICIES:
             step_rounds = rounds // steps + (1 if step < rounds % steps else 0)
-            eng = make_engine(engine, work, arms, loss_fn=loss, fill=fill, max_rows=max_rows)
+            eng = make_engine(engine, work, arms, loss_fn=pull_loss, fill=fill, max_rows=max_rows)
             t0 = time.perf_counter()
-            estimates, counts, scores, n_pulls = bandit_step(
+            estimates, counts, scores, n_pulls, info = bandit_step(
                 eng, arms.n_arms, X, y, method=method, rounds=step_rounds, arms_per_round=arms_per_round,
-                reward=reward, rank_by=rank_by, batch_size=batch_size, seed=seed + step, step=step, rng=rng,
-                policy_params=policy_params, history=history)
+                reward=reward, rank_by=rank_by, batch_size=n_batch, seed=seed + step, step=step, rng=rng,
+                policy_params=policy_params, history=history, margin=margin,
+                calibration_batches=calibration_batches, replace=with_replacement)
             pulls += n_pulls
             pull_time += time.perf_counter() - t0
-            removal = select_removals(scores, arms, n_step, scope=scope, min_units_per_layer=min_units_per_layer)
+            n_clipped, n_rewards = n_clipped + info["n_clipped"], n_rewards + info["n_rewards"]
+            removal = select_removals(scores, arms, n_step, scope=scope, min_units_per_layer=min_units_per_layer,
+                                      rng=info["rng"])
         else:
             estimates, removal = _baseline(method, work, arms, X, y, loss, fill, n_step, scope,
-                                           min_units_per_layer, seed + step, batch_size)
+                                           min_units_per_layer, seed + step, batch_size, baseline_variant)
         if first is None:
-            first = (estimates, counts)
+            scores = scores if method in policies.POLICIES else estimates
+            tie = np.random.default_rng([seed, step, 2]).random(len(scores))
+            first = (estimates, counts, np.lexsort((tie, -np.asarray(scores, float))))
         if method != "none" and len(removal):
             for name, units in _remove(work, arms, removal, example, fill).items():
                 removed[name].extend(survivors[name][units].tolist())
                 survivors[name] = np.delete(survivors[name], units)
-        if fine_tune is not None:
+        if fine_tune is not None:  # after every step, for `none` too: every method gets the same epochs
             fine_tune(work)
-        if method == "none":
-            break
 
     macs_after, params_after = _count(work, example)
     work.train(model.training)
-    estimates, counts = first
+    estimates, counts, ranking = first
     return PruneResult(
-        model=work, method=method, ranking=np.argsort(-estimates, kind="stable"), estimates=estimates,
+        model=work, method=method, ranking=ranking, estimates=estimates,
         counts=counts, history=history, removed={k: sorted(v) for k, v in removed.items()},
         params_before=params_before, params_after=params_after, macs_before=macs_before,
         macs_after=macs_after, pulls=pulls, wall_time_s=time.perf_counter() - start_time,
         pull_time_s=pull_time, arm_layers=arm_layers,
+        clipped_fraction=n_clipped / n_rewards if n_rewards else float("nan"),
     )
 
 
@@ -446,22 +497,25 @@ def _check_finite_losses(model, loss, X, y, batch_size) -> None:
         model.train(was_training)
 
 
-def _baseline(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, min_units, seed, batch_size):
-    """Scores and removal of a baseline method."""
+def _baseline(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, min_units, seed, batch_size,
+              variant="raw"):
+    """Scores and removal of a baseline method (ties broken at random, seeded)."""
     if method == "none":
         return np.zeros(arms.n_arms), np.array([], dtype=np.int64)
     if method == "magnitude":
-        scores = baselines.magnitude_scores(arms)
+        scores = baselines.magnitude_scores(arms, variant=variant)
     elif method == "taylor":
-        scores = baselines.taylor_scores(model, arms, X, y, loss, fill=fill, batch_size=batch_size * 4)
+        scores = baselines.taylor_scores(model, arms, X, y, loss, fill=fill, batch_size=batch_size * 4, variant=variant)
     elif method == "random":
         scores = baselines.random_scores(arms, seed)
     else:
-        return _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units)
-    return scores, select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units)
+        return _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, variant=variant)
+    return scores, select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units,
+                                   rng=np.random.default_rng([seed, 1]))
 
 
-def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, rerankings: int = 32):
+def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, rerankings: int = 32,
+                                 variant="raw"):
     """Greedy: re-rank by activation variation after each 1/``rerankings`` of the removals.
 
     The removed units stay masked while the variances are recomputed, so a unit whose
@@ -469,7 +523,7 @@ def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_unit
     ``scope="layer"`` the units are chosen in one ranking, since per-layer quotas are exact
     only when chosen in one go.
     """
-    first_scores = baselines.activation_variation_scores(model, arms, X, fill=fill)
+    first_scores = baselines.activation_variation_scores(model, arms, X, fill=fill, variant=variant)
     if scope == "layer":
         return first_scores, select_removals(first_scores, arms, n_remove, scope="layer", min_units_per_layer=min_units)
     chunk = max(1, math.ceil(n_remove / rerankings))
@@ -481,5 +535,5 @@ def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_unit
             break
         removal = np.concatenate([removal, more])
         if len(removal) < n_remove:
-            scores = baselines.activation_variation_scores(model, arms, X, masked=removal, fill=fill)
+            scores = baselines.activation_variation_scores(model, arms, X, masked=removal, fill=fill, variant=variant)
     return first_scores, removal

@@ -17,12 +17,19 @@ def self_check(model: nn.Module, arms: ArmSet, example_inputs, strict: bool) -> 
     A group that fails is named in a ValueError when ``strict`` (the user named its layers);
     otherwise it is dropped from the arms and listed in ``arms.rejected`` with the reason.
     """
-    chosen = [a for layer in arms.layers for a in {layer.offset, layer.offset + layer.n_units - 1}]
+    single = {layer.name: "one channel: it can be neither removed nor checked against removal"
+              for layer in arms.layers if layer.n_units < 2}
+    if single:
+        if strict:
+            name = next(iter(single))
+            raise ValueError(f"group {name!r}: {single[name]}; list it in ignored_layers")
+        _drop(arms, single)
+    chosen = [a for layer in arms.layers for a in _probe(layer)]
     if mismatch(model, arms, example_inputs, chosen) is None:
         return
     bad = {}
     for layer in arms.layers:   # name the group(s) at fault
-        err = mismatch(model, arms, example_inputs, [layer.offset, layer.offset + layer.n_units - 1])
+        err = mismatch(model, arms, example_inputs, _probe(layer))
         if err is not None:
             bad[layer.name] = f"masking does not equal Torch-Pruning's removal on the example batch ({err})"
             if strict:
@@ -30,6 +37,11 @@ def self_check(model: nn.Module, arms: ArmSet, example_inputs, strict: bool) -> 
                                  "list it in ignored_layers")
     if not bad:
         raise ValueError("masking several groups together does not equal their removal by Torch-Pruning")
+    _drop(arms, bad)
+
+
+def _drop(arms, bad: dict) -> None:
+    """Leave the groups of ``bad`` out of the arms, listed in ``arms.rejected`` with the reason."""
     arms.rejected.update(bad)
     kept, offset = [], 0
     for layer in arms.layers:
@@ -37,8 +49,14 @@ def self_check(model: nn.Module, arms: ArmSet, example_inputs, strict: bool) -> 
             layer.offset, offset = offset, offset + layer.n_units
             kept.append(layer)
     if not kept:
-        raise ValueError(f"the model has no prunable layer: every group is inexact ({bad})")
+        raise ValueError(f"the model has no prunable layer: every group is inexact or too small ({bad})")
     arms.layers = kept
+
+
+def _probe(layer) -> list[int]:
+    """The channels checked: the first and the last, but never every channel (removal must not
+    empty the group; one-channel groups were left out before)."""
+    return sorted({layer.offset, layer.offset + layer.n_units - 1}) if layer.n_units > 2 else [layer.offset]
 
 
 def mismatch(model, arms, example_inputs, arm_ids) -> str | None:

@@ -49,6 +49,8 @@ class BanditImportance(tp.importance.Importance):
         The pruner's ``iterative_steps``.
     arms_per_round, batch_size, reward, rank_by, loss_fn, engine, policy_params, target
         As for :func:`mabprune.prune`.
+    margin, calibration_batches, max_batch_fraction
+        The reward options of :func:`mabprune.prune`, with its defaults.
     layers, ignored_layers : optional
         Which groups are arms, as for :func:`mabprune.prune`; give the same groups that the
         pruner prunes (a group the bandit did not score raises).
@@ -72,8 +74,10 @@ class BanditImportance(tp.importance.Importance):
                  batch_size: int = 128, reward: str = "unit", rank_by: str = "mean", loss_fn="cross_entropy",
                  engine: str = "batched", policy_params: dict | None = None, seed: int = 0,
                  layers: Sequence[str] | None = None, ignored_layers: Sequence[str | nn.Module] = (),
-                 target: str | int | None = None):
+                 target: str | int | None = None, margin: float | None = None, calibration_batches: int = 4,
+                 max_batch_fraction: float | None = None):
         from .prune import _as_tensors   # the same reading of the data as prune()
+        from .rewards import make_reward, reward_batch
         if method not in policies.POLICIES:
             raise ValueError(f"method {method!r} is not a bandit policy: use one of {tuple(policies.POLICIES)}")
         self.X, self.y = _as_tensors(data, target)
@@ -82,6 +86,9 @@ class BanditImportance(tp.importance.Importance):
         self.engine, self.policy_params, self.seed = engine, dict(policy_params or {}), seed
         self.layers, self.ignored_layers = layers, ignored_layers
         self.rng = np.random.default_rng(seed)
+        make_reward(reward, margin=margin)  # raises on a bad margin
+        self.margin, self.calibration_batches = margin, calibration_batches
+        self.n_batch, self.replace = reward_batch(batch.length(self.X), batch_size, max_batch_fraction)
         self.step = -1
         self._signature = None
         self._scores: dict[nn.Module, torch.Tensor] = {}
@@ -98,10 +105,11 @@ class BanditImportance(tp.importance.Importance):
         arms = find_arms(model, example, layers=self.layers, ignored_layers=self.ignored_layers, check=self.step == 0)
         eng = make_engine(self.engine, model, arms, loss_fn=self.loss)
         step_rounds = self.rounds // self.steps + (1 if self.step < self.rounds % self.steps else 0)
-        _, _, scores, pulls = bandit_step(
+        _, _, scores, pulls, _ = bandit_step(
             eng, arms.n_arms, X, y, method=self.method, rounds=step_rounds, arms_per_round=self.arms_per_round,
-            reward=self.reward, rank_by=self.rank_by, batch_size=self.batch_size, seed=self.seed + self.step,
-            step=self.step, rng=self.rng, policy_params=self.policy_params)
+            reward=self.reward, rank_by=self.rank_by, batch_size=self.n_batch, seed=self.seed + self.step,
+            step=self.step, rng=self.rng, policy_params=self.policy_params, margin=self.margin,
+            calibration_batches=self.calibration_batches, replace=self.replace)
         self.pulls += pulls
         self._scores = {layer.module: -torch.as_tensor(scores[layer.offset:layer.offset + layer.n_units])
                         for layer in arms.layers}

@@ -109,7 +109,7 @@ def test_reward_data_is_the_validation_split(tmp_path, monkeypatch):
     monkeypatch.setattr(experiments, "prune", spy)
     run_grid(grid_spec("classification", "smoke", sweep_methods=[]), results_dir=tmp_path, progress=False)
     ds = data.load("sklearn:iris", seed=0, max_rows=300)
-    assert len(seen) == 3
+    assert len(seen) == 5  # ucb1 and magnitude also once without fine-tuning (score_no_ft); none once
     for X, y in seen:
         np.testing.assert_array_equal(X, ds.X_val)
         np.testing.assert_array_equal(y, ds.y_val)

@@ -14,8 +14,8 @@ D = np.array([-0.5, 0.0, 0.2, 1.0])
 
 
 def test_names_and_flags():
-    assert REWARDS == ("raw", "clipped", "unit")
-    assert [make_reward(n).bounded for n in REWARDS] == [False, False, True]
+    assert REWARDS == ("raw", "clipped", "unit", "margin")
+    assert [make_reward(n).bounded for n in REWARDS] == [False, False, True, True]
     assert make_reward().name == "unit"
 
 
