@@ -18,7 +18,15 @@ from tests.zoo import build, zoo
 torch.set_num_threads(1)
 NAMES = list(zoo())
 BIG = {"resnet18": ["conv1", "layer1.0.conv1"], "mobilenet_v2": ["features.2.conv.1.0", "features.3.conv.2"],
-       "vgg11_bn": None, "densenet": None}
+       "vgg11_bn": None, "densenet": None,
+       # a bottleneck's inner conv (64 arms): every pull is one resnet50 forward per sample
+       "resnet50": ["layer1.0.conv2"]}
+# resnet50 at full width costs ~10 ms per 32x32 image on one core: 4 samples, a few arms for
+# batched == naive (one or two per kind of group), one calibration batch in prune.
+N_SAMPLES = {"resnet50": 4}
+N_PULLED = {"resnet50": 8}
+PRUNE_KW = {"resnet50": dict(calibration_batches=1, batch_size=4)}
+ONE_RUN = {"resnet50"}   # the policy only: the baselines run on the other CNNs
 BASELINES = ["magnitude", "taylor", "activation_variation", "random"]
 
 
@@ -36,7 +44,7 @@ def _sample(arms, per_group=3, seed=0):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_masked_equals_removed_and_batched_equals_naive(name):
-    model, X, y = _data(name)
+    model, X, y = _data(name, N_SAMPLES.get(name, 10))
     example = batch.index(X, slice(0, 2))
     arms = find_arms(model, example)          # self-checks two channels of every group
     assert arms.n_arms > 0
@@ -52,6 +60,8 @@ def test_masked_equals_removed_and_batched_equals_naive(name):
     scale = float(masked.abs().max())
     torch.testing.assert_close(masked, removed, rtol=1e-5, atol=1e-5 * max(scale, 1.0))
     ids = _sample(arms, per_group=2, seed=1)
+    if name in N_PULLED:   # every kind of group: the stem, the streams (downsample roots), inner convs
+        ids = ids[np.linspace(0, len(ids) - 1, N_PULLED[name]).round().astype(int)]
     fast = make_engine("batched", model, arms).pull(ids, X, y)
     slow = make_engine("naive", model, arms).pull(ids, X, y)
     base = make_engine("naive", model, arms).base_losses(X, y).mean().item()
@@ -63,9 +73,9 @@ def test_prune_gives_a_smaller_working_model(name):
     model, X, y = _data(name, n=16)
     layers = BIG.get(name)
     baseline = BASELINES[NAMES.index(name) % len(BASELINES)]
-    for method in ("ucb1", baseline):
-        result = prune(model, (X, y), method=method, amount=0.25, rounds=2, arms_per_round=8, batch_size=8,
-                       layers=layers, device="cpu")
+    for method in ("ucb1",) if name in ONE_RUN else ("ucb1", baseline):
+        kw = dict(rounds=2, arms_per_round=8, batch_size=8) | PRUNE_KW.get(name, {})
+        result = prune(model, (X, y), method=method, amount=0.25, layers=layers, device="cpu", **kw)
         assert result.params_after < result.params_before and result.macs_after < result.macs_before
         assert result.n_removed == round(0.25 * sum(n for _, n in result.arm_layers))
         with torch.no_grad():
@@ -95,3 +105,14 @@ def test_residual_arm_is_one_group_of_coupled_layers():
     # conv1's channels are the residual stream of layer1: every conv2 of layer1 and both BNs follow them
     assert {"conv1", "bn1", "layer1.0.conv2", "layer1.1.conv2"} <= set(stem.members)
     assert {r.name for r in stem.readers} == {"layer1.0.conv1", "layer1.1.conv1", "layer2.0.conv1", "layer2.0.downsample.0"}
+
+
+def test_resnet50_every_group_is_an_arm_and_streams_couple_the_bottlenecks():
+    model, X, _ = _data("resnet50", 2)
+    arms = find_arms(model, X)
+    assert arms.rejected == {} and len(arms.layers) == 37   # 4 streams, the stem, 32 inner convs
+    stream = next(layer for layer in arms.layers if layer.name == "layer1.0.downsample.0")
+    assert stream.n_units == 256
+    assert {"layer1.0.conv3", "layer1.1.conv3", "layer1.2.conv3", "layer1.0.downsample.1"} <= set(stream.members)
+    assert {r.name for r in stream.readers} == {"layer1.1.conv1", "layer1.2.conv1", "layer2.0.conv1",
+                                                "layer2.0.downsample.0"}

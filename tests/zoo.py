@@ -115,6 +115,9 @@ def zoo():
         "vit": (lambda: tv.VisionTransformer(image_size=8, patch_size=4, num_layers=1, num_heads=2, hidden_dim=8,
                                              mlp_dim=12, num_classes=3), lambda n: image(n, s=8), 3),
         "bert": (_bert, lambda n: {"input_ids": torch.randint(0, 40, (n, 6))}, 2),
+        # Bottlenecks call one ReLU three times and their residual streams are 256-2048 wide:
+        # the broadcast crash. Full width, 32x32 inputs keep it to about a second.
+        "resnet50": (lambda: tv.resnet50(num_classes=10), lambda n: image(n, s=32), 10),
     }
 
 
