@@ -9,6 +9,17 @@ the channel any more, so zeroing the channel at the input of every reader (and n
 gives the removed network's output exactly, whatever the producers, norms or activations in
 between do. Items that would make this inexact (channel-mixing norms, attention, unwrapped
 parameters, the model's output) make the group *inexact*, with the reason.
+
+Attention: the hidden units of a transformer's MLP are channel groups like any other. Its
+query/key/value projections form one more group (Torch-Pruning couples their channels
+through the attention product), whose channels are split into heads: removing one channel
+breaks the split, so these groups are rejected by default. With ``groups(..., heads=True)``
+such a group of a Hugging Face style attention block (``query``/``key``/``value`` Linears and
+an ``attention_head_size``) becomes a *head group*: unit ``h`` is every channel of head ``h``
+in q, k and v, masked at the input of the output projection, which equals removing the head
+(the other heads' attention is computed separately and unchanged). ``nn.MultiheadAttention``
+(torchvision's ViT, ``nn.TransformerEncoderLayer``) has no removable heads in Torch-Pruning
+1.6.0 and is reported as such.
 """
 
 from __future__ import annotations
@@ -30,7 +41,8 @@ _PASS = {ops.OPTYPE.BN, ops.OPTYPE.PRELU, ops.OPTYPE.DEPTHWISE_CONV, ops.OPTYPE.
          ops.OPTYPE.EXPAND, ops.OPTYPE.SLICE}
 _WHY = {ops.OPTYPE.LN: "LayerNorm normalises over the channels, so removing one changes the others",
         ops.OPTYPE.GN: "GroupNorm normalises over groups of channels, so removing one changes the others",
-        ops.OPTYPE.MHA: "attention mixes the channels (its heads are not arms)",
+        ops.OPTYPE.MHA: "nn.MultiheadAttention reads these channels as its embed_dim, which every head "
+                        "shares (Torch-Pruning removes embed_dim channels of all heads at once)",
         ops.OPTYPE.PARAMETER: "an unwrapped nn.Parameter reads or writes the channel outside any layer",
         ops.OPTYPE.OUTPUT: "the channel is part of the model's output",
         ops.OPTYPE.CUSTOMIZED: "a customised layer's handling of the channel is unknown"}
@@ -73,6 +85,38 @@ class Group:
     reason: str | None = None   # why masking cannot equal removal; None when it does
 
 
+# Torch-Pruning 1.6.0 prunes nn.MultiheadAttention's embed_dim (coupled to the residual stream,
+# num_heads kept, head_dim = embed_dim // num_heads), never whole heads; and out_proj runs inside
+# F.multi_head_attention_forward, so no hook can mask one head's output.
+MHA_HEADS_REASON = ("heads of nn.MultiheadAttention are not arms: Torch-Pruning 1.6.0 can only shrink its "
+                    "embed_dim (the same channels in every head, coupled to the residual stream), never remove "
+                    "a head, and out_proj runs inside F.multi_head_attention_forward, where no hook can mask one "
+                    "head's output")
+
+
+def attention_heads(model: nn.Module) -> dict[nn.Module, tuple[str, int]]:
+    """The query/key/value Linears of Hugging Face style attention blocks, with the block's
+    name and head size (modules with ``query``, ``key``, ``value`` Linears and an integer
+    ``attention_head_size``, e.g. ``BertSelfAttention``).
+
+    Examples
+    --------
+    >>> from transformers import BertConfig, BertModel
+    >>> bert = BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+    ...                             intermediate_size=12, vocab_size=20))
+    >>> sorted({v for v in attention_heads(bert).values()})
+    [('encoder.layer.0.attention.self', 4)]
+    """
+    found = {}
+    for name, module in model.named_modules():
+        size = getattr(module, "attention_head_size", None)
+        projections = [getattr(module, a, None) for a in ("query", "key", "value")]
+        if isinstance(size, int) and size > 0 and all(isinstance(p, nn.Linear) for p in projections):
+            for p in projections:
+                found[p] = (name, size)
+    return found
+
+
 def build_graph(model: nn.Module, example_inputs) -> tp.DependencyGraph:
     """Torch-Pruning's dependency graph of ``model`` on ``example_inputs`` (eval mode)."""
     was_training = model.training
@@ -97,9 +141,19 @@ def _in_size(module: nn.Module) -> int:
     return module.in_channels
 
 
-def groups(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]) -> list[Group]:
-    """Every group rooted at a Conv/Linear not in ``ignored``, with its readers (or a reason)."""
+def groups(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module], *,
+           heads: bool = False) -> list[Group]:
+    """Every group rooted at a Conv/Linear not in ``ignored``, with its readers (or a reason).
+
+    With ``heads=True`` the query/key/value group of an attention block found by
+    :func:`attention_heads` is a head group (one unit per head, see the module docstring);
+    otherwise it is rejected with the reason. Every ``nn.MultiheadAttention`` is listed as a
+    rejected group (``MHA_HEADS_REASON``), so that ``find_arms(...).rejected`` says why its
+    heads are not arms.
+    """
     names = {m: n for n, m in model.named_modules()}
+    by_name = dict(model.named_modules())
+    attention = attention_heads(model)
     result = []
     for g in graph.get_all_groups(ignored_layers=list(ignored), root_module_types=ROOT_TYPES):
         root = g[0].dep.target.module
@@ -133,8 +187,35 @@ def groups(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]
                 reason = reason or f"{name!r} ({type(module).__name__}): {_WHY.get(kind, f'unsupported item {kind.name}')}"
         if not readers and reason is None:
             reason = "no layer reads its channels (they reach the model's output)"
-        result.append(Group(names[root], root, n_units, readers, members, reason))
+        group = Group(names[root], root, n_units, readers, members, reason)
+        qkv = [by_name[n] for n in members if by_name.get(n) in attention]
+        if qkv and reason is None:
+            group = _head_group(group, qkv, attention, heads)
+        result.append(group)
+    for name, module in model.named_modules():
+        if isinstance(module, nn.MultiheadAttention) and module not in ignored:
+            result.append(Group(name, module, module.num_heads, [], [], MHA_HEADS_REASON))
     return result
+
+
+def _head_group(group: Group, qkv: list[nn.Module], attention: dict, heads: bool) -> Group:
+    """The q/k/v group as one unit per head (``heads``), or rejected with the reason."""
+    block, size = attention[qkv[0]]
+    if not heads:
+        group.reason = (f"attention block {block!r}: its query/key/value channels are split into heads of "
+                        f"{size} (attention_head_size), so one channel cannot be removed alone; its heads are "
+                        "arms only with heads=True")
+        return group
+    if len(qkv) != 3 or {attention[m][0] for m in qkv} != {block} or group.n_units % size:
+        group.reason = (f"attention block {block!r}: the group couples {len(qkv)} projections of "
+                        f"{sorted({attention[m][0] for m in qkv})} over {group.n_units} channels, not one "
+                        f"block's query/key/value split into heads of {size}")
+        return group
+    n_heads = group.n_units // size
+    readers = [Reader(r.name, r.module, torch.where(r.channels < group.n_units, r.channels // size,
+                                                    torch.full_like(r.channels, n_heads)), r.dim, r.batch_dim)
+               for r in group.readers]
+    return Group(group.name, group.module, n_heads, readers, group.members)
 
 
 def _device(module: nn.Module) -> torch.device:
@@ -147,19 +228,34 @@ def remove(model: nn.Module, example_inputs, per_group: dict[str, list[int]]) ->
 
     The groups of one graph are disjoint in their root channels, so the original indices of
     every root stay valid while the others are pruned (Torch-Pruning updates its concat and
-    flatten offsets between calls). Afterwards every module's attributes must match its
-    weights' shapes; a mismatch raises.
+    flatten offsets between calls). For a group rooted at an attention block's query, key or
+    value (:func:`attention_heads`) the indices are heads: every channel of each head goes in
+    q, k, v and the output projection, and the block's ``num_attention_heads`` and
+    ``all_head_size`` follow. Afterwards every module's attributes must match its weights'
+    shapes; a mismatch raises.
     """
     modules = dict(model.named_modules())
+    attention = attention_heads(model)
     graph = build_graph(model, example_inputs)
     for name, idxs in per_group.items():
         if not idxs:
             continue
         module = modules[name]
+        idxs = sorted(set(int(i) for i in idxs))
         n = module.out_features if isinstance(module, nn.Linear) else module.out_channels
-        if len(set(idxs)) >= n:
-            raise ValueError(f"removing {len(set(idxs))} of the {n} channels of group {name!r} would empty it")
-        graph.get_pruning_group(module, _out_fn(module), idxs=sorted(set(int(i) for i in idxs))).prune()
+        unit = "channels"
+        if module in attention:
+            size = attention[module][1]
+            n, unit = n // size, "heads"
+            idxs = [h * size + i for h in idxs for i in range(size)]
+        if len(idxs) >= n * (size if unit == "heads" else 1):
+            raise ValueError(f"removing {len(set(per_group[name]))} of the {n} {unit} of group {name!r} would empty it")
+        graph.get_pruning_group(module, _out_fn(module), idxs=idxs).prune()
+        if unit == "heads":
+            block = modules[attention[module][0]]
+            block.all_head_size = module.out_features
+            if hasattr(block, "num_attention_heads"):
+                block.num_attention_heads = module.out_features // size
     check_shapes(model)
 
 

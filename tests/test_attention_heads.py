@@ -1,0 +1,96 @@
+"""What is an arm in an attention model: MLP hidden units always; Hugging Face attention heads
+as exact head groups (graph.groups(heads=True)); nn.MultiheadAttention heads rejected with
+the reason."""
+
+import copy
+import doctest
+
+import numpy as np
+import pytest
+import torch
+
+from mabprune import batch, graph
+from mabprune.arms import ArmSet, Masker, PrunableLayer, find_arms
+from mabprune.engine import make_engine
+from mabprune.selfcheck import self_check
+from tests.zoo import build
+
+torch.set_num_threads(1)
+pytest.importorskip("transformers")
+
+
+def _bert():
+    # Three heads of 4; weights of scale 0.5 (not BERT's 0.02) so that a head changes the output
+    # by far more than the 1e-5 tolerance: a wrong removal could not pass as equal.
+    from transformers import BertConfig, BertForSequenceClassification
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=40, hidden_size=12, num_hidden_layers=1, num_attention_heads=3, intermediate_size=10,
+                     max_position_embeddings=16, num_labels=3, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0, initializer_range=0.5)
+    model = BertForSequenceClassification(cfg).eval()
+    torch.manual_seed(1)
+    return model, {"input_ids": torch.randint(0, 40, (6, 7))}
+
+
+def _head_arms(model, example):
+    found = graph.groups(model, graph.build_graph(model, example), [model.classifier], heads=True)
+    g = next(g for g in found if g.name.startswith("bert.encoder.layer.0.attention.self."))
+    layer = PrunableLayer(g.name, g.module, g.n_units, 0, g.readers, g.members)
+    return ArmSet([layer], "classifier", dict(model.named_modules())), layer
+
+
+def test_bert_heads_are_exact_arms_with_heads_true():
+    model, X = _bert()
+    example = batch.index(X, slice(0, 2))
+    arms, layer = _head_arms(model, example)
+    block = "bert.encoder.layer.0.attention.self"
+    assert layer.n_units == 3 and set(layer.members) == {f"{block}.query", f"{block}.key", f"{block}.value"}
+    assert [r.name for r in layer.readers] == ["bert.encoder.layer.0.attention.output.dense"]
+    assert layer.readers[0].channels.tolist() == [0] * 4 + [1] * 4 + [2] * 4   # head h = channels 4h..4h+3
+    self_check(model, arms, example, strict=True)                            # raises if mask != removal
+    with torch.no_grad():
+        full = batch.call(model, X)
+    for heads in ([0], [2], [0, 1]):
+        with torch.no_grad(), Masker(model, arms) as masker:
+            masker.set(heads)
+            masked = batch.call(model, X)
+        pruned = copy.deepcopy(model)
+        graph.remove(pruned, example, arms.per_group(heads))
+        attn = pruned.get_submodule(block)
+        assert attn.query.out_features == attn.key.out_features == attn.value.out_features == 4 * (3 - len(heads))
+        assert attn.num_attention_heads == 3 - len(heads) and attn.all_head_size == 4 * (3 - len(heads))
+        with torch.no_grad():
+            removed = batch.call(pruned, X)
+        assert float((masked - full).abs().max()) > 1e-2                   # the head matters
+        torch.testing.assert_close(masked, removed, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="3 heads .* would empty it"):
+        graph.remove(copy.deepcopy(model), example, {layer.name: [0, 1, 2]})
+    y = torch.randint(0, 3, (6,))
+    fast = make_engine("batched", model, arms).pull(np.arange(3), X, y)
+    slow = make_engine("naive", model, arms).pull(np.arange(3), X, y)
+    np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-6)
+
+
+def test_bert_heads_are_rejected_by_default_with_the_reason():
+    model, X = _bert()
+    example = batch.index(X, slice(0, 2))
+    arms = find_arms(model, example)
+    assert "bert.encoder.layer.0.intermediate.dense" in [layer.name for layer in arms.layers]   # MLP units
+    (name, why), = [(k, v) for k, v in arms.rejected.items() if ".attention.self." in k]
+    assert "split into heads of 4" in why and "heads=True" in why
+    with pytest.raises(ValueError, match="cannot be masked exactly: attention block .*split into heads of 4"):
+        find_arms(model, example, layers=["bert.encoder.layer.0.attention.self.query"])
+
+
+@pytest.mark.parametrize("name, mha", [("vit", "encoder.layers.encoder_layer_0.self_attention"),
+                                       ("transformer", "enc.layers.0.self_attn")])
+def test_multihead_attention_heads_are_rejected_with_the_reason(name, mha):
+    model, make, _ = build(name)
+    arms = find_arms(model, make(2))
+    assert "never remove a head" in arms.rejected[mha] and "embed_dim" in arms.rejected[mha]
+    assert any(".mlp.0" in layer.name or "linear1" in layer.name for layer in arms.layers)   # the MLP units
+
+
+def test_graph_docstring_examples_run():
+    result = doctest.testmod(graph, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 2 and result.failed == 0
