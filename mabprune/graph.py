@@ -243,15 +243,12 @@ def remove(model: nn.Module, example_inputs, per_group: dict[str, list[int]]) ->
         module = modules[name]
         idxs = sorted(set(int(i) for i in idxs))
         n = module.out_features if isinstance(module, nn.Linear) else module.out_channels
-        unit = "channels"
-        if module in attention:
-            size = attention[module][1]
-            n, unit = n // size, "heads"
-            idxs = [h * size + i for h in idxs for i in range(size)]
-        if len(idxs) >= n * (size if unit == "heads" else 1):
-            raise ValueError(f"removing {len(set(per_group[name]))} of the {n} {unit} of group {name!r} would empty it")
+        size, unit = (attention[module][1], "heads") if module in attention else (1, "channels")
+        if len(idxs) >= n // size:
+            raise ValueError(f"removing {len(idxs)} of the {n // size} {unit} of group {name!r} would empty it")
+        idxs = [h * size + i for h in idxs for i in range(size)]   # a head is `size` consecutive channels
         graph.get_pruning_group(module, _out_fn(module), idxs=idxs).prune()
-        if unit == "heads":
+        if module in attention:
             block = modules[attention[module][0]]
             block.all_head_size = module.out_features
             if hasattr(block, "num_attention_heads"):
