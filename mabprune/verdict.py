@@ -65,7 +65,7 @@ SIZES = {
     "smoke": {"n": {"classification": 2, "regression": 2, "deep_learning": 2}, "seeds": (0,), "overrides": {}},
     "quick": {"n": {"classification": 2, "regression": 2, "deep_learning": 2}, "seeds": (0,),
               "overrides": {"rounds": 25}},
-    "standard": {"n": {"classification": 6, "regression": 6, "deep_learning": 4}, "seeds": (0, 1),
+    "standard": {"n": {"classification": 6, "regression": 6, "deep_learning": 6}, "seeds": (0,),
                  "overrides": {}},
     "full": {"n": {"classification": 20, "regression": 20, "deep_learning": 10}, "seeds": (0, 1, 2),
              "overrides": {}},
