@@ -353,7 +353,7 @@ def matrix_sizes(profile: str) -> pd.DataFrame:
     Examples
     --------
     >>> int(matrix_sizes("smoke").loc["classification", "runs"])
-    52
+    36
     """
     rows = {}
     for family in GRID_FAMILIES:
