@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._claim_costs import PRACTICAL_RATIO, NotEnoughData as _NotEnoughData, c10 as _c10
 from .evidence import DEFAULT_ROPE, bootstrap_best_probability, pair_evidence
 from .stats import (FAMILIES, MAB_POLICIES, REGRESSORS, Comparison, _check_alpha,
                     _check_comparison, compare, nemenyi_critical_difference)
@@ -37,8 +38,6 @@ COST_COLUMNS = ("method", "prune_time_s", "train_time_s", "pulls")
 #: Experiment-grid family names (:data:`mabprune.profiles.GRID_FAMILIES`) to claim families.
 FAMILY_ALIASES = {"classification": "tabular_classification",
                   "regression": "tabular_regression", "deep_learning": "deep_learning"}
-#: Most MAB prune time per training time that still counts as practical (C10).
-PRACTICAL_RATIO = 10.0
 _MIN_REGRESSORS = 3  # C5: "several" standard regressors
 _MIN_POLICIES = 2  # C7–C9: "several" MAB policies
 
@@ -252,10 +251,6 @@ def verdict_counts(board: pd.DataFrame) -> pd.Series:
 
 # --- claim rules: each returns (holds, evidence) or raises _NotEnoughData(reason) -------------
 
-class _NotEnoughData(Exception):
-    pass
-
-
 def _family(comparisons: dict, family: str, needs=()) -> Comparison:
     if family not in comparisons:
         raise _NotEnoughData(f"no {family} comparison")
@@ -405,73 +400,6 @@ def _beats(baseline: str):
             f"{named}; by Nemenyi alone {nem} (mean rank {baseline} "
             f"{c.mean_ranks[baseline]:.2f}, CD = {cd:.2f})")
     return rule
-
-def _c10(comparisons, costs, o):
-    if costs is None:
-        raise _NotEnoughData("no costs table")
-    runs = _cost_runs(costs)
-    if "family" in runs.columns:
-        order = [f for f in FAMILIES if f in set(runs["family"])]
-        order += sorted(set(runs["family"]) - set(order))
-        groups = [(f, runs[runs["family"] == f]) for f in order]
-    else:
-        groups = [(None, runs)]
-    ratios, parts, notes = {}, [], []
-    for family, rows in groups:
-        label = "" if family is None else f"{family}: "
-        prune, train = _median_prune(rows), _median_training(rows)
-        if not (np.isfinite(prune) and np.isfinite(train) and train > 0):
-            notes.append(f"{label}no MAB run with prune and (positive) training times")
-            continue
-        ratios[family] = prune / train
-        parts.append(f"{label}median MAB prune {prune:.3g} s vs training {train:.3g} s "
-                     f"(ratio {prune / train:.2g})")
-    if not ratios:
-        raise _NotEnoughData("costs has no MAB run with prune and (positive) training times")
-    pruning = runs[_is_prune(runs)]
-    per = pruning.groupby("method")[["prune_time_s", "pulls"]].median()
-    policies = "; ".join(f"{m} {per.loc[m, 'prune_time_s']:.3g} s, {per.loc[m, 'pulls']:.0f} "
-                         "pulls" for m in MAB_POLICIES if m in per.index)
-    base = "; ".join(f"{m} {per.loc[m, 'prune_time_s']:.3g} s"
-                     for m in ("magnitude", "activation_variation") if m in per.index)
-    return all(r <= PRACTICAL_RATIO for r in ratios.values()), (
-        "; ".join(parts + notes) + f"; limit {PRACTICAL_RATIO:g}; median per policy: "
-        f"{policies}; baselines: {base or 'absent'}")
-
-
-def _cost_runs(costs: pd.DataFrame) -> pd.DataFrame:
-    """The usable runs of ``costs``, times and pulls numeric, families by claim name."""
-    runs = costs
-    if "status" in runs.columns:
-        runs = runs[runs["status"] == "ok"]
-    runs = runs.copy()
-    for col in ("prune_time_s", "train_time_s", "pulls"):
-        # Records hold None where a quantity does not apply (a regressor has no prune time).
-        runs[col] = pd.to_numeric(runs[col], errors="coerce")
-    if "family" in runs.columns:
-        runs["family"] = [FAMILY_ALIASES.get(f, f) for f in runs["family"].astype(str)]
-    return runs
-
-
-def _is_prune(runs: pd.DataFrame) -> pd.Series:
-    # Sweeps prune the same networks at other fractions: the claim is about the main runs.
-    return runs["kind"] == "prune" if "kind" in runs.columns else pd.Series(True, runs.index)
-
-
-def _median_prune(rows: pd.DataFrame) -> float:
-    mab = rows[rows["method"].isin(MAB_POLICIES) & _is_prune(rows)]
-    return float(mab["prune_time_s"].median())
-
-
-def _median_training(rows: pd.DataFrame) -> float:
-    nets = rows[~rows["method"].isin(REGRESSORS)]
-    if "kind" in nets.columns:
-        nets = nets[nets["kind"] != "regressor"]
-    nets = nets.dropna(subset=["train_time_s"])
-    if {"dataset", "seed"} <= set(nets.columns):
-        # One training per cell, whatever the number of methods pruning its network.
-        return float(nets.groupby(["dataset", "seed"])["train_time_s"].median().median())
-    return float(nets["train_time_s"].median())
 
 
 #: Claim id to ``(family, claim in our words)``; the rules are documented in :func:`scoreboard`.

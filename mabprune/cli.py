@@ -28,7 +28,7 @@ __all__ = ["main"]
 FAMILY_NOTEBOOKS = {"tabular_classification": "classification", "tabular_regression": "regression",
                     "deep_learning": "deep_learning"}
 #: Notebooks that read the records of the families, executed after them when present.
-LATER_NOTEBOOKS = ("statistical_analysis", "performance", "environment")
+LATER_NOTEBOOKS = ("statistical_analysis", "verdict_matrix", "performance", "environment")
 _PATH_PARAMS = ("results_dir", "data_root")
 #: Parameters that change which runs a family notebook plans (and so its default store).
 _GRID_PARAMS = ("datasets", "methods", "seeds", "amount", "rounds")

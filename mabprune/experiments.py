@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import data, models, policies
+from .classifiers import CLASSIFIER_PARAMS, fit_score
 from .profiles import METHODS, REGRESSOR_PARAMS, GridSpec, _group, _int, plan_runs
 from .prune import prune
 
@@ -154,7 +155,7 @@ def _cell(job: dict, emit, torch) -> None:
         mu, sd = float(ds.y_train.mean()), float(ds.y_train.std()) or 1.0
         ys = [((y - mu) / sd).astype(np.float32) for y in ys]
     y_train, y_val, y_test = ys
-    nets = [r for r in runs if r["kind"] != "regressor"]
+    nets = [r for r in runs if r["kind"] not in ("regressor", "classifier")]
     if nets:
         try:
             t0 = time.perf_counter()
@@ -212,15 +213,18 @@ def _cell(job: dict, emit, torch) -> None:
         except Exception as exc:  # noqa: BLE001
             rec = _error(run, exc, **common, train_time_s=train_time)
         emit(rec)
-    for run in (r for r in runs if r["kind"] == "regressor"):
+    for run in (r for r in runs if r["kind"] in ("regressor", "classifier")):
         t0 = time.perf_counter()
         try:
-            est = _regressor(run["method"], seed).fit(ds.X_train, y_train)
-            pred = est.predict(ds.X_test)
-            r2 = 1 - float(((y_test - pred) ** 2).sum()) / float(((y_test - y_test.mean()) ** 2).sum())
+            if run["kind"] == "classifier":  # accuracy on the cell's test split, like the networks
+                score = fit_score(run["method"], seed, ds.X_train, y_train, ds.X_test, y_test)
+            else:
+                est = _regressor(run["method"], seed).fit(ds.X_train, y_train)
+                pred = est.predict(ds.X_test)
+                score = 1 - float(((y_test - pred) ** 2).sum()) / float(((y_test - y_test.mean()) ** 2).sum())
             fit_time = time.perf_counter() - t0
-            rec = {**_base(run), **common, "status": "ok", "metric_before": None, "metric_after": _finite(r2),
-                   "score_no_ft": _finite(r2),
+            rec = {**_base(run), **common, "status": "ok", "metric_before": None, "metric_after": _finite(score),
+                   "score_no_ft": _finite(score),
                    "train_time_s": fit_time, "prune_time_s": None, "wall_time_s": fit_time, "pulls": 0, "n_removed": 0}
         except Exception as exc:  # noqa: BLE001
             rec = _error(run, exc, **common)
@@ -657,9 +661,9 @@ def score_table(records: pd.DataFrame, *, kind: str = "prune", amount: float | N
     ----------
     records : pandas.DataFrame
         From :func:`run_grid` or :func:`load_records`.
-    kind : {"prune", "sweep", "regressor"}, default="prune"
-        Which runs. With ``"prune"`` on regression records the regressors are added as
-        further columns.
+    kind : {"prune", "sweep", "regressor", "classifier"}, default="prune"
+        Which runs. With ``"prune"`` the regressors (regression records) or the standard
+        classifiers (classification records) are added as further columns.
     amount : float, optional
         Keep only this pruning fraction (required when the records hold several).
 
@@ -667,7 +671,7 @@ def score_table(records: pd.DataFrame, *, kind: str = "prune", amount: float | N
     -------
     pandas.DataFrame
         Index ``dataset``, one column per method (policies and baselines in the order of
-        :data:`mabprune.prune.METHODS`, then the regressors).
+        :data:`mabprune.prune.METHODS`, then the regressors or classifiers).
     """
     ok = _ok(records)
     if ok.empty:
@@ -675,12 +679,12 @@ def score_table(records: pd.DataFrame, *, kind: str = "prune", amount: float | N
     sel = ok[ok["kind"] == kind]
     if amount is not None:
         sel = sel[np.isclose(sel["amount"].astype(float), amount)]
-    elif kind != "regressor" and sel["amount"].nunique() > 1:
+    elif kind not in ("regressor", "classifier") and sel["amount"].nunique() > 1:
         raise ValueError(f"the records hold several amounts {sorted(sel['amount'].unique())}: pass amount=")
-    if kind == "prune" and (ok["metric_name"] == "r2").any():
-        sel = pd.concat([sel, ok[ok["kind"] == "regressor"]])
+    if kind == "prune":  # fitted, not pruned: one score per cell, whatever the amount
+        sel = pd.concat([sel, ok[ok["kind"].isin(["regressor", "classifier"])]])
     table = sel.pivot_table(index="dataset", columns="method", values="metric_after", aggfunc="mean")
-    order = [m for m in METHODS if m in table.columns] + [m for m in REGRESSOR_PARAMS if m in table.columns]
+    order = [m for m in (*METHODS, *REGRESSOR_PARAMS, *CLASSIFIER_PARAMS) if m in table.columns]
     return table[order + [c for c in table.columns if c not in order]].rename_axis(columns=None)
 
 
@@ -718,7 +722,7 @@ def cost_table(records: pd.DataFrame) -> pd.DataFrame:
     ----------
     records : pandas.DataFrame
         From :func:`run_grid` or :func:`load_records` (``ok`` runs of kind ``prune`` and
-        ``regressor`` are used).
+        ``regressor`` or ``classifier`` are used).
 
     Returns
     -------
@@ -729,11 +733,11 @@ def cost_table(records: pd.DataFrame) -> pd.DataFrame:
     ok = _ok(records)
     if ok.empty:
         return pd.DataFrame()
-    sel = ok[ok["kind"].isin(["prune", "regressor"])].copy()
+    sel = ok[ok["kind"].isin(["prune", "regressor", "classifier"])].copy()
     for col in ("prune_time_s", "train_time_s", "pulls", "pulls_per_second"):
         sel[col] = pd.to_numeric(sel.get(col), errors="coerce")
     out = sel.groupby("method").agg(runs=("key", "size"), prune_time_s=("prune_time_s", "mean"),
                                     train_time_s=("train_time_s", "mean"), pulls=("pulls", "mean"),
                                     pulls_per_second=("pulls_per_second", "mean"))
-    order = [m for m in (*METHODS, *REGRESSOR_PARAMS) if m in out.index]
+    order = [m for m in (*METHODS, *REGRESSOR_PARAMS, *CLASSIFIER_PARAMS) if m in out.index]
     return out.loc[order]

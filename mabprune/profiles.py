@@ -20,11 +20,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import data, policies
+from .classifiers import CLASSIFIER_PARAMS, CLASSIFIERS
 from .protocols import AUTHORS_SETTINGS, PROTOCOLS
 from .prune import METHODS
 from .rewards import REWARDS, make_reward
 
-__all__ = ["GRID_FAMILIES", "GROUP_OF", "METHODS", "PROFILES", "PROTOCOL_VERSION", "REGRESSORS", "REGRESSOR_PARAMS",
+__all__ = ["CLASSIFIERS", "CLASSIFIER_PARAMS", "GRID_FAMILIES", "GROUP_OF", "METHODS", "PROFILES", "PROTOCOL_VERSION", "REGRESSORS", "REGRESSOR_PARAMS",
            "GridSpec", "Profile", "grid_spec", "plan_runs"]
 
 #: The experiment families, one notebook and one results file each.
@@ -102,6 +103,8 @@ class GridSpec:
         Pruning fractions of the sweep.
     regressors : tuple of str
         scikit-learn regressors (regression family only).
+    classifiers : tuple of str
+        scikit-learn classifiers (classification family only; see :mod:`mabprune.classifiers`).
     training : mapping
         Group -> training settings (``hidden``, ``epochs``, ``lr``, ``train_batch_size``,
         ``weight_decay``, ``max_rows``).
@@ -147,6 +150,7 @@ class GridSpec:
     n_jobs: int = 1
     protocol: str = "companion"
     max_batch_fraction: float | None = 0.25
+    classifiers: tuple = ()
 
 
 # ----------------------------------------------------------------------------- profiles
@@ -216,7 +220,8 @@ PROFILES: dict[str, Profile] = {
          "deep_learning": ("sklearn:digits", "synthetic:parity")},
         (0,),
         dict(_SETTINGS, rounds=10, arms_per_round=8, fine_tune_epochs=1, sweep_methods=("ucb1",),
-             sweep_amounts=(0.25, 0.75)) | {"methods": ("ucb1", "magnitude", "none"), "regressors": ("linear", "knn")},
+             sweep_amounts=(0.25, 0.75)) | {"methods": ("ucb1", "magnitude", "none"), "regressors": ("linear", "knn"),
+                                          "classifiers": ()},
         {"tabular": dict(_TABULAR, hidden=(16,), epochs=10, max_rows=300),
          "image": dict(_TABULAR, hidden=(16,), epochs=2, max_rows=400),
          "text": dict(_TABULAR, hidden=(16,), epochs=2, max_rows=400),
@@ -227,13 +232,13 @@ PROFILES: dict[str, Profile] = {
         "Embedded data only, no download (the default of `make book`): classification on "
         "sklearn iris, wine and breast cancer and make_classification; regression on sklearn "
         "diabetes, make_regression and Friedman 1-3; deep learning on sklearn digits (CNN) and "
-        "the synthetic parity and modular-sum tasks (MLP). All 11 methods and all 9 regressors, "
-        "seeds 0-4, amount 0.5, 100 rounds of 16 arms, 3 fine-tuning epochs; the sweep runs UCB1, "
+        "the synthetic parity and modular-sum tasks (MLP). All 11 methods, all 9 regressors and "
+        "all 8 standard classifiers, seeds 0-4, amount 0.5, 100 rounds of 16 arms, 3 fine-tuning epochs; the sweep runs UCB1, "
         "Thompson sampling, magnitude and random at 0.1, 0.3, 0.5, 0.7 and 0.9. Each notebook "
         "takes at most about 3 minutes on 2 CPU cores.",
         dict(_EMBEDDED),
         (0, 1, 2, 3, 4),
-        dict(_SETTINGS, rounds=100) | {"methods": METHODS, "regressors": REGRESSORS},
+        dict(_SETTINGS, rounds=100) | {"methods": METHODS, "regressors": REGRESSORS, "classifiers": CLASSIFIERS},
         {"tabular": dict(_TABULAR),
          "image": dict(_TABULAR, hidden=(32,), epochs=15, train_batch_size=64),
          "text": dict(_TABULAR, hidden=(32,), epochs=5, train_batch_size=64),
@@ -246,8 +251,8 @@ PROFILES: dict[str, Profile] = {
         "most 100 features) sorted by number of rows, subsampled to at most 2,000 rows; MNIST and KMNIST "
         "(offline: the 10,000 official test images split three ways, subsampled to 3,000 rows); the "
         "eight text sets (SST-2, TREC, SMS spam, AG News, MR, SUBJ, CR, MPQA; at most 10,000 rows); "
-        "bAbI tasks 1-10 (1k questions). All 11 methods and 9 regressors, seeds 0-2, 100 rounds of 16 "
-        "arms, 3 fine-tuning epochs; the sweep as in `quick`. All three families together take at "
+        "bAbI tasks 1-10 (1k questions). All 11 methods, 9 regressors and 8 classifiers, seeds 0-2, "
+        "100 rounds of 16 arms, 3 fine-tuning epochs; the sweep as in `quick`. All three families together take at "
         "most about an hour on 2 CPU cores.",
         {"classification": lambda root: list(STANDARD_PMLB["classification"]),
          "regression": lambda root: list(STANDARD_PMLB["regression"]),
@@ -255,7 +260,7 @@ PROFILES: dict[str, Profile] = {
                            "text:ag_news", "text:mr", "text:subj", "text:cr", "text:mpqa",
                            *(f"babi:qa{t}" for t in range(1, 11)))},
         (0, 1, 2),
-        dict(_SETTINGS, rounds=100) | {"methods": METHODS, "regressors": REGRESSORS},
+        dict(_SETTINGS, rounds=100) | {"methods": METHODS, "regressors": REGRESSORS, "classifiers": CLASSIFIERS},
         {"tabular": dict(_TABULAR, max_rows=2000),
          "image": dict(_TABULAR, hidden=(64,), epochs=5, train_batch_size=64, max_rows=3000),
          "text": dict(_TABULAR, hidden=(64,), epochs=10, lr=5e-3, train_batch_size=64, max_rows=10000),
@@ -265,13 +270,13 @@ PROFILES: dict[str, Profile] = {
         "full",
         "Every dataset of each family: the embedded sets plus the whole default PMLB selection "
         "per tabular family, every image and text set, the 20 bAbI tasks (1k) and the embedded "
-        "deep-learning sets; all 11 methods, seeds 0-9, 500 rounds of 32 arms, 5 fine-tuning "
+        "deep-learning sets; all 11 methods, 9 regressors and 8 classifiers, seeds 0-9, 500 rounds of 32 arms, 5 fine-tuning "
         "epochs, the sweep at 0.1, 0.2, ..., 0.9. Hours; a GPU is recommended.",
         {f: _full_datasets(f) for f in GRID_FAMILIES},
         tuple(range(10)),
         dict(_SETTINGS, rounds=500, arms_per_round=32, batch_size=128, fine_tune_epochs=5,
              sweep_amounts=tuple(round(0.1 * i, 1) for i in range(1, 10)))
-        | {"methods": METHODS, "regressors": REGRESSORS},
+        | {"methods": METHODS, "regressors": REGRESSORS, "classifiers": CLASSIFIERS},
         {"tabular": dict(_TABULAR, hidden=(64, 64), epochs=100),
          "image": dict(_TABULAR, hidden=(128,), epochs=10, train_batch_size=128),
          "text": dict(_TABULAR, hidden=(128,), epochs=10, lr=5e-3, train_batch_size=128),
@@ -435,6 +440,10 @@ def grid_spec(family: str, profile: str = "quick", **overrides: Any) -> GridSpec
     regressors = _names("regressors", s["regressors"], REGRESSORS, allow_empty=True) if family == "regression" else ()
     if family != "regression" and given.get("regressors"):
         raise ValueError(f"regressors are fitted in the regression family only, not in {family!r}")
+    classifiers = (_names("classifiers", s.get("classifiers", ()), CLASSIFIERS, allow_empty=True)
+                   if family == "classification" else ())
+    if family != "classification" and given.get("classifiers"):
+        raise ValueError(f"classifiers are fitted in the classification family only, not in {family!r}")
     for label, allowed in (("reward", REWARDS), ("scope", ("global", "layer")),
                            ("rank_by", ("mean", "lcb", "cumulative")), ("replacement", ("zero", "mean")),
                            ("protocol", PROTOCOLS)):
@@ -479,7 +488,8 @@ def grid_spec(family: str, profile: str = "quick", **overrides: Any) -> GridSpec
                     sweep_amounts=sweep_amounts, regressors=regressors, reward=s["reward"], scope=s["scope"],
                     rank_by=s["rank_by"], replacement=s["replacement"], training=training, val_size=val_size,
                     test_size=test_size, device=device, data_root=None if root is None else str(root),
-                    n_jobs=n_jobs, protocol=s["protocol"], max_batch_fraction=max_batch_fraction, **ints)
+                    n_jobs=n_jobs, protocol=s["protocol"], max_batch_fraction=max_batch_fraction,
+                    classifiers=classifiers, **ints)
 
 
 def with_overrides(spec: GridSpec, **changes: Any) -> GridSpec:
@@ -526,6 +536,9 @@ def _params(spec: GridSpec, dataset: str, seed: int, kind: str, method: str, amo
     if kind == "regressor":
         p["regressor"] = REGRESSOR_PARAMS[method]
         return p
+    if kind == "classifier":
+        p["classifier"] = CLASSIFIER_PARAMS[method]
+        return p
     prune_p = {k: getattr(spec, k) for k in ("rounds", "arms_per_round", "batch_size", "reward", "scope", "steps",
                                              "rank_by", "replacement", "min_units_per_layer", "max_batch_fraction")}
     if spec.protocol != "companion":  # one layer, the authors' reward, the removal curve, no fine-tuning
@@ -565,6 +578,7 @@ def plan_runs(spec: GridSpec) -> list[dict]:
         for seed in spec.seeds:
             items = [("prune", m, spec.amount) for m in spec.methods]
             items += [("regressor", r, None) for r in spec.regressors]
+            items += [("classifier", c, None) for c in spec.classifiers]
             items += [("sweep", m, a) for m in spec.sweep_methods for a in spec.sweep_amounts]
             for kind, method, amount in items:
                 params = _params(spec, dataset, seed, kind, method, amount)

@@ -19,6 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
+from .classifiers import CLASSIFIERS  # noqa: F401 - the classification family's fitted models
+
 MAB_POLICIES = ("epsilon_greedy", "softmax", "ucb1", "thompson", "hedge", "exp3")
 BASELINES = ("none", "magnitude", "activation_variation", "taylor", "random")
 REGRESSORS = ("linear", "ridge", "lasso", "elastic_net", "knn", "decision_tree",
