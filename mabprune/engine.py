@@ -32,7 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import batch
+from . import batch, fastpaths
+from .fastpaths import bn_scale
 from .arms import ArmSet, Masker, PrunableLayer
 
 ENGINES = ("batched", "naive")
@@ -264,6 +265,9 @@ class BatchedEngine(Engine):
         z = hook_module(h) if layer.rank_one else None
         # downstream may start with an in-place module (nn.ReLU(inplace=True)): give it a copy
         base = self._check_loss(self.loss(downstream((z if layer.rank_one else h).clone()), y), len(X))
+        head = fastpaths.relu_linear_head(downstream, hook_module) if layer.rank_one else None
+        if head is not None:
+            return self._pull_head(layer, units_t, h, z, y, base, head, downstream)
         b_all, k_all, d_all = self._variants(layer, h, units_t)
         weight_t = self._weight_t(layer)
         delta_l = torch.zeros(len(units), dtype=torch.float64, device=X.device)
@@ -274,6 +278,26 @@ class BatchedEngine(Engine):
             losses = self._check_loss(self.loss(out, y[b_idx]), len(b_idx))
             delta_l.index_add_(0, k_idx, (losses - base[b_idx]).double())
         return (delta_l / len(X)).cpu().numpy()
+
+
+    def _pull_head(self, layer, units_t, h, z, y, base, head, downstream):
+        """Two layers before the output: every arm's logits from ``W₃ D_b W₂`` plus the sign flips
+        (:func:`mabprune.fastpaths.head_logits`), no tensor per variant."""
+        fill = self._chain_fill(layer)
+        hu = h[:, units_t]
+        delta = (-hu if fill is None else fill[units_t].unsqueeze(0) - hu).contiguous()
+        bn, head = head
+        logits = downstream(z.clone())
+        w2 = self.arms.modules[layer.consumer].weight[:, units_t]
+        if bn is not None:   # BN(z + Δz) = BN(z) + s·Δz: fold the BatchNorm into W₂
+            z, w2 = bn(z), bn_scale(bn).unsqueeze(1) * w2
+        out = fastpaths.head_logits(z, delta, w2, head, logits)
+        b_idx, k_idx = torch.nonzero(delta != 0, as_tuple=True)   # other samples: ΔL exactly 0
+        delta_l = torch.zeros(len(units_t), dtype=torch.float64, device=h.device)
+        if len(b_idx):
+            losses = self._check_loss(self.loss(out[b_idx, k_idx], y[b_idx]), len(b_idx))
+            delta_l.index_add_(0, k_idx, (losses - base[b_idx]).double())
+        return (delta_l / len(h)).cpu().numpy()
 
 
 def _sequential_split(model: nn.Module, layer: PrunableLayer):
