@@ -75,11 +75,19 @@ def make_loss(loss_fn="cross_entropy") -> LossFn:
     if callable(loss_fn):
         return loss_fn
     if loss_fn == "cross_entropy":
-        return lambda out, y: F.cross_entropy(out, y, reduction="none")
+        return _cross_entropy
     if loss_fn == "mse":
         return lambda out, y: ((out.reshape(len(out), -1) - y.reshape(len(y), -1).to(out.dtype)) ** 2).mean(1)
     raise ValueError(f"unknown loss_fn {loss_fn!r}: use 'cross_entropy', 'mse', a torch.nn loss module or a callable "
                      "returning per-sample losses")
+
+
+def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample cross-entropy; for class labels on (N, C) outputs as logsumexp − logit, which
+    is the same value as ``F.cross_entropy`` and several times faster on a CPU for few classes."""
+    if out.dim() == 2 and not y.is_floating_point() and y.dim() == 1 and len(y) and int(y.min()) >= 0:
+        return torch.logsumexp(out, 1) - out.gather(1, y.unsqueeze(1)).squeeze(1)
+    return F.cross_entropy(out, y, reduction="none")   # probabilities, ignore_index, (N, C, d...) outputs
 
 
 class _EvalMode:
@@ -248,7 +256,7 @@ class BatchedEngine(Engine):
         consumer = self.arms.modules.get(layer.consumer) if layer.consumer else None
         size = int(np.prod(layer.mask_shape))
         if layer.rank_one and isinstance(consumer, nn.Linear):
-            return max(size, consumer.out_features)
+            return consumer.out_features   # a variant row is the consumer's output (its change is a scalar times W[:, j])
         if layer.rank_one:  # a conv consumer: its output per sample
             return max(size, size // layer.n_units * consumer.out_channels)
         return size
@@ -292,10 +300,11 @@ class BatchedEngine(Engine):
         if bn is not None:   # BN(z + Δz) = BN(z) + s·Δz: fold the BatchNorm into W₂
             z, w2 = bn(z), bn_scale(bn).unsqueeze(1) * w2
         out = fastpaths.head_logits(z, delta, w2, head, logits)
-        b_idx, k_idx = torch.nonzero(delta != 0, as_tuple=True)   # other samples: ΔL exactly 0
+        k_idx, b_idx = torch.nonzero(delta.t() != 0, as_tuple=True)   # other samples: ΔL exactly 0
         delta_l = torch.zeros(len(units_t), dtype=torch.float64, device=h.device)
         if len(b_idx):
-            losses = self._check_loss(self.loss(out[b_idx, k_idx], y[b_idx]), len(b_idx))
+            rows = out.view(-1, out.shape[-1]).index_select(0, k_idx * len(h) + b_idx)
+            losses = self._check_loss(self.loss(rows, y[b_idx]), len(b_idx))
             delta_l.index_add_(0, k_idx, (losses - base[b_idx]).double())
         return (delta_l / len(h)).cpu().numpy()
 

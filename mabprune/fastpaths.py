@@ -54,7 +54,7 @@ def bn_scale(bn: nn.BatchNorm1d | None) -> torch.Tensor | None:
 
 def head_logits(z: torch.Tensor, delta: torch.Tensor, w2: torch.Tensor, head: nn.Linear,
                 logits: torch.Tensor, budget: int = 2 ** 21) -> torch.Tensor:
-    """Logits of every (sample, arm) variant, shape ``(B, J, O)``.
+    """Logits of every (arm, sample) variant, shape ``(J, B, O)``.
 
     Parameters
     ----------
@@ -74,46 +74,65 @@ def head_logits(z: torch.Tensor, delta: torch.Tensor, w2: torch.Tensor, head: nn
     w3 = head.weight
     O = w3.shape[0]
     active = (z > 0).to(z.dtype)
-    out = torch.empty(B, J, O, dtype=z.dtype, device=z.device)
+    out = torch.empty(J, B, O, dtype=z.dtype, device=z.device)
+    w2t = w2.t()
     step = max(1, budget // (O * max(K, J)))
     for s in range(0, B, step):
         sl = slice(s, s + step)
-        a = (w3.unsqueeze(0) * active[sl].unsqueeze(1)).reshape(-1, K)          # rows of W₃ D_b
-        m = (a @ w2).reshape(-1, O, J)                                           # W₃ D_b W₂[:, arms]
-        out[sl] = (m * delta[sl].unsqueeze(1)).transpose(1, 2) + logits[sl].unsqueeze(1)
+        a = (active[sl].t().unsqueeze(2) * w3.t().unsqueeze(1)).reshape(K, -1)   # (K, b·O): (W₃ D_b)ᵀ
+        m = (w2t @ a).view(J, -1, O)                                              # W₂[:, j]ᵀ D_b W₃ᵀ
+        m.mul_(delta[sl].t().unsqueeze(2)).add_(logits[sl].unsqueeze(0))
+        out[:, sl] = m
     _add_flips(out, z, delta, w2, w3)
     return out
 
 
-def _add_flips(out: torch.Tensor, z: torch.Tensor, delta: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor) -> None:
+def _add_flips(out: torch.Tensor, z: torch.Tensor, delta: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor,
+               budget: int = 2 ** 17) -> None:
     """Add ``W₃[:, k] · relu(σ_bk z'_bjk)`` for every unit k that changes sign (in place)."""
     B, K = z.shape
     J = delta.shape[1]
+    dev = z.device
     wmax = w2.abs().amax(1)                                                      # (K,)
-    absd, perm = delta.abs().sort(1)                                             # ascending per sample
-    # A flip needs |δ_bj|·|W₂[k, j]| > |z_bk|, so |δ_bj| > |z_bk| / max_j |W₂[k, j]|; the
-    # threshold is lowered by 1e-5 so rounding never hides a candidate (extras add exactly 0).
+    absd, order = delta.abs().sort(1, descending=True)
+    # A flip needs |δ_bj|·|W₂[k, j]| > |z_bk|, so |δ_bj| > |z_bk| / max_j |W₂[k, j]|: for each
+    # (b, k) a prefix of the arms sorted by |δ_b|. The threshold is lowered by 1e-5 so that
+    # rounding never hides a candidate (an extra one adds exactly 0).
     thr = torch.where(wmax > 0, z.abs() / wmax.clamp_min(torch.finfo(z.dtype).tiny),
                       torch.full_like(z, float("inf"))) * (1 - 1e-5)
-    counts = J - torch.searchsorted(absd.contiguous(), thr.contiguous(), right=True)   # (B, K)
-    totals = counts.sum(1).tolist()
-    w3t = w3.t().contiguous()                                                    # (K, O)
-    w2_flat = w2.contiguous().reshape(-1)
-    units = torch.arange(K, device=z.device)
-    # One sample at a time: its candidates are a few tens of thousands of triples, so every
-    # temporary stays in cache and every gather reads a small source (1-D index_select).
-    for b in range(B):
-        total = totals[b]
-        if not total:
-            continue
-        c = counts[b]
-        k = torch.repeat_interleave(units, c)
-        rank = torch.arange(total, device=z.device) - (torch.cumsum(c, 0) - c).index_select(0, k)
-        j = perm[b].index_select(0, (J - 1) - rank)                              # rank 0 = largest |δ|
-        zv = z[b].index_select(0, k)
-        zp = torch.addcmul(zv, delta[b].index_select(0, j), w2_flat.index_select(0, k * J + j))
-        e = torch.where(zv > 0, -zp, zp)                                          # σ z'; relu below
-        keep = torch.nonzero(e > 0).squeeze(1)
-        if len(keep):
-            out[b].index_add_(0, j.index_select(0, keep),
-                              e.index_select(0, keep).unsqueeze(1) * w3t.index_select(0, k.index_select(0, keep)))
+    counts = J - torch.searchsorted(absd.flip(1).contiguous(), thr.contiguous(), right=True)   # (B, K)
+    per_sample = counts.sum(1).tolist()
+    # Per (b, k): −|z| and the row of [W₂; −W₂] that holds σ_bk W₂[k, :] (σ = −1 where z > 0),
+    # so that σ z' = −|z| + δ · σW₂ needs no branch per triple.
+    signed = torch.cat([w2, -w2]).contiguous().reshape(-1)
+    units = torch.arange(K, device=dev)
+    rows = ((units + K * (z > 0)) * J).reshape(-1)                              # (B·K,)
+    neg_abs = -z.abs().reshape(-1)
+    base = (torch.arange(B, device=dev) * J).repeat_interleave(K)               # start of sample b's sorted arms
+    order_flat = order.reshape(-1)
+    dsorted = delta.gather(1, order).reshape(-1)
+    w3t = w3.t().contiguous()
+    flat_out = out.view(-1, out.shape[-1])                                       # row j·B + b
+    start = 0
+    while start < B:
+        stop, total = start, 0
+        while stop < B and (stop == start or total + per_sample[stop] <= budget):
+            total += per_sample[stop]
+            stop += 1
+        if total:
+            pairs = slice(start * K, stop * K)
+            c = counts[start:stop].reshape(-1)
+            first = torch.cumsum(c, 0)
+            # index into the sorted arms of each triple's sample: base + rank
+            pos = torch.arange(total, device=dev) - torch.repeat_interleave(first - c - base[pairs], c)
+            j = order_flat.index_select(0, pos)
+            e = torch.addcmul(torch.repeat_interleave(neg_abs[pairs], c), dsorted.index_select(0, pos),
+                              signed.index_select(0, torch.repeat_interleave(rows[pairs], c) + j))
+            keep = torch.nonzero(e > 0).squeeze(1)                               # the true flips: relu(σ z') > 0
+            if len(keep):
+                pair = torch.searchsorted(first, keep, right=True) + start * K
+                b, k = pair // K, pair % K
+                # index_put_ with accumulate: about 3x faster than index_add_ on CPU rows
+                flat_out.index_put_((j.index_select(0, keep) * B + b,),
+                                    e.index_select(0, keep).unsqueeze(1) * w3t.index_select(0, k), accumulate=True)
+        start = stop
