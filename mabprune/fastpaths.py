@@ -17,6 +17,8 @@ float rounding; no approximation is involved.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 from torch import nn
 
@@ -113,12 +115,17 @@ def _add_flips(out: torch.Tensor, z: torch.Tensor, delta: torch.Tensor, w2: torc
     dsorted = delta.gather(1, order).reshape(-1)
     w3t = w3.t().contiguous()
     flat_out = out.view(-1, out.shape[-1])                                       # row j·B + b
-    start = 0
+    chunks, start = [], 0
     while start < B:
         stop, total = start, 0
         while stop < B and (stop == start or total + per_sample[stop] <= budget):
             total += per_sample[stop]
             stop += 1
+        if total:
+            chunks.append((start, stop, total))
+        start = stop
+
+    def work(start, stop, total):
         if total:
             pairs = slice(start * K, stop * K)
             c = counts[start:stop].reshape(-1)
@@ -135,4 +142,15 @@ def _add_flips(out: torch.Tensor, z: torch.Tensor, delta: torch.Tensor, w2: torc
                 # index_put_ with accumulate: about 3x faster than index_add_ on CPU rows
                 flat_out.index_put_((j.index_select(0, keep) * B + b,),
                                     e.index_select(0, keep).unsqueeze(1) * w3t.index_select(0, k), accumulate=True)
-        start = stop
+
+    threads = torch.get_num_threads()
+    if threads > 1 and z.device.type == "cpu" and len(chunks) > 1:
+        # The chunks touch disjoint rows of `out` (their samples differ) and are made of many
+        # small ops that torch runs on one thread each: spread them over torch's threads.
+        with ThreadPoolExecutor(threads) as pool:
+            for f in [pool.submit(work, *c) for c in chunks]:
+                f.result()
+    else:
+        for c in chunks:
+            work(*c)
+

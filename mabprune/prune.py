@@ -275,7 +275,8 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     first, n_clipped, n_rewards = None, 0, 0
 
     for step in range(steps):
-        arms = find_arms(work, example, layers=layer_names, ignored_layers=ignored_layers, check=step == 0)
+        if step:   # step 0 plays on the arms found (and self-checked) above
+            arms = find_arms(work, example, layers=layer_names, ignored_layers=ignored_layers, check=False)
         n_step = int(step_quota[step])
         fill = unit_means(work, arms, X) if replacement == "mean" else None
         counts = np.zeros(arms.n_arms, dtype=np.int64)

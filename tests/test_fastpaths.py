@@ -5,6 +5,8 @@ The two-layer head path (``W₃ D_b W₂`` plus the sign-flip corrections, see
 in-place ReLUs, BatchNorm, mean-replacement, float64, arm subsets, and a chain model of the
 zoo; the test also proves the path ran (a spy on ``head_logits``)."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -140,4 +142,23 @@ def test_zoo_inplace_relu_chain(head_calls):
     torch.manual_seed(2)
     X, y = make(40), torch.randint(0, n_classes, (40,))
     _compare(model.eval(), X, y)
+    assert head_calls
+
+
+def test_head_path_threaded_flips_equal_the_serial_ones(head_calls, monkeypatch):
+    # the sign-flip chunks run on a thread pool when torch has several threads; small chunks
+    # so that there are many
+    monkeypatch.setattr(fastpaths, "_add_flips", functools.partial(fastpaths._add_flips, budget=2 ** 10))
+    model = _mlp(widths=(20, 96, 64, 5)).eval()
+    X, y = torch.randn(300, 20), torch.randint(0, 5, (300,))
+    _planted_flips(model, X)
+    arms = find_arms(model, X[:2])
+    serial = make_engine("batched", model, arms).pull(np.arange(96), X, y)
+    torch.set_num_threads(2)
+    try:
+        threaded = make_engine("batched", model, arms).pull(np.arange(96), X, y)
+    finally:
+        torch.set_num_threads(1)
+    np.testing.assert_allclose(threaded, serial, rtol=1e-6, atol=1e-9)
+    _compare(model, X, y)
     assert head_calls
