@@ -115,20 +115,22 @@ def bench_model(name, model, X, y, device, repeats, max_rows, naive_subsample, p
     return rows, bound_rows, float(np.concatenate(diffs).max()), float(np.concatenate(rels).max())
 
 
-def end_to_end(device: str, repeats: int) -> dict:
+def end_to_end(device: str, repeats: int, *, sizes=(784, 1024, 1024, 10), n: int = 512, batch_size: int = 256) -> dict:
     """Wall time of ``prune(mlp, data, method="hedge", rounds=4)`` with each engine (same seed)."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
-    model = mlp(784, 10, hidden=(1024, 1024)).to(device)
-    X, y = torch.randn(512, 784, generator=g).to(device), torch.randint(0, 10, (512,), generator=g).to(device)
-    out = {"model": "mlp-784-1024-1024-10", "reward_samples": 512, "batch_size": 256, "method": "hedge", "rounds": 4}
+    model = mlp(sizes[0], sizes[-1], hidden=sizes[1:-1]).to(device)
+    X = torch.randn(n, sizes[0], generator=g).to(device)
+    y = torch.randint(0, sizes[-1], (n,), generator=g).to(device)
+    out = {"model": "mlp-" + "-".join(map(str, sizes)), "reward_samples": n, "batch_size": batch_size,
+           "method": "hedge", "rounds": 4}
     kept = {}
     for engine, reps in (("batched", repeats), ("naive", 1)):
         best = float("inf")
         for _ in range(reps):
             _sync(device)
             t0 = time.perf_counter()
-            result = prune(model, (X, y), method="hedge", rounds=4, batch_size=256, engine=engine, seed=0)
+            result = prune(model, (X, y), method="hedge", rounds=4, batch_size=batch_size, engine=engine, seed=0)
             _sync(device)
             best = min(best, time.perf_counter() - t0)
         kept[engine] = result.removed
@@ -177,7 +179,9 @@ def _calibrate_batchnorm(model, X):
 
 
 def run(device: str, repeats: int, max_rows: int | None, naive_subsample: int, *, resnet: bool = True,
-        e2e: bool = True, model_list=None) -> dict:
+        e2e: bool | dict = True, model_list=None) -> dict:
+    """The whole benchmark on one device; ``model_list`` and ``e2e`` (a dict of
+    :func:`end_to_end` keywords) replace the default models and sizes (tests use tiny ones)."""
     results, bound_rows, ratios, max_abs, max_rel = [], [], {}, 0.0, 0.0
     for name, model, X, y, per_group in (model_list if model_list is not None else models(resnet)):
         rows, brows, diff, rel = bench_model(name, model, X, y, device, repeats, max_rows, naive_subsample, per_group)
@@ -202,7 +206,7 @@ def run(device: str, repeats: int, max_rows: int | None, naive_subsample: int, *
         "results": results, "ratios": ratios, "bounds": bound_rows, "max_abs_diff": max_abs, "max_rel_diff": max_rel,
     }
     if e2e:
-        report["end_to_end"] = end_to_end(device, repeats)
+        report["end_to_end"] = end_to_end(device, repeats, **(e2e if isinstance(e2e, dict) else {}))
     report["machine"]["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return report
 
