@@ -12,9 +12,12 @@ Two engines give the same numbers (a test holds them to 1e-5):
     for a masked variant is the rank-1 update ``z' = z − h_j W[:, j]`` of the unmasked output,
     so that layer's matrix product is not repeated. A sample whose unit already outputs the
     fill value (zero after a ReLU) has ΔL exactly 0 and is skipped. These fast paths run only
-    where :func:`mabprune.arms.find_arms` proved the model a plain chain ``nn.Sequential`` (each
-    module called once, each reading the previous output, every group's single reader right
-    after its per-unit modules); in-place modules downstream get a copy. Any other graph takes
+    where :func:`mabprune.arms.find_arms` proved the model a plain chain of leaf modules (an
+    ``nn.Sequential``, or a forward that composes its leaves exactly, e.g. the embedding-bag
+    text model: each module called once, each reading the previous output, every group's single
+    reader right after its per-unit modules); in-place modules downstream get a copy. An arm two
+    layers before a narrow output (``ReLU → Linear``) gets every arm's logits from one matrix
+    product per sample plus exact sign-flip corrections (:mod:`mabprune.fastpaths`). Any other graph takes
     the general path, exact for every graph: the batch is replicated for K arms and per-row
     masks are applied through the same reader pre-hooks as the naive engine, one forward per
     K arms.
@@ -196,7 +199,7 @@ class BatchedEngine(Engine):
                 where = np.flatnonzero(layer_index == li)
                 layer = self.arms.layers[li]
                 max_rows = self.max_rows or max(1, budget // self._row_size(layer))
-                out[where] = self._pull_sliced(layer, units[where], X, y, max_rows, *_sequential_split(self.model, layer))
+                out[where] = self._pull_sliced(layer, units[where], X, y, max_rows, *_sequential_split(self.arms, layer))
         return out
 
     def _pull_general(self, arm_ids, X, y, budget) -> np.ndarray:
@@ -309,13 +312,13 @@ class BatchedEngine(Engine):
         return (delta_l / len(h)).cpu().numpy()
 
 
-def _sequential_split(model: nn.Module, layer: PrunableLayer):
-    """``(prefix, hook_module, downstream)`` of a plain-chain ``nn.Sequential``."""
-    names = [name for name, _ in model.named_children()]
+def _sequential_split(arms: ArmSet, layer: PrunableLayer):
+    """``(prefix, hook_module, downstream)`` of a proven plain chain (see ``arms._chain_layout``)."""
+    seq, names = arms.chain_modules, arms.chain_names
     i = names.index(layer.consumer if layer.rank_one else layer.mask_point)
     if layer.rank_one:
-        return model[:i], model[i], model[i + 1:]
-    return model[:i + 1], None, model[i + 1:]
+        return seq[:i], seq[i], seq[i + 1:]
+    return seq[:i + 1], None, seq[i + 1:]
 
 
 def make_engine(name: str, model: nn.Module, arms: ArmSet, **kwargs) -> Engine:

@@ -162,3 +162,39 @@ def test_head_path_threaded_flips_equal_the_serial_ones(head_calls, monkeypatch)
     np.testing.assert_allclose(threaded, serial, rtol=1e-6, atol=1e-9)
     _compare(model, X, y)
     assert head_calls
+
+
+class _Chain(nn.Module):
+    """A non-Sequential forward; ``twist`` adds an op between or after the leaves."""
+
+    def __init__(self, twist=None):
+        super().__init__()
+        self.a, self.act, self.b, self.act2, self.out = nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3)
+        self.twist = twist
+
+    def forward(self, x):
+        h = self.act(self.a(x))
+        if self.twist == "inplace":
+            h.mul_(2.0)              # keeps the tensor's identity, changes its values
+        z = self.out(self.act2(self.b(h)))
+        return z * 2.0 if self.twist == "after" else z
+
+
+def test_text_classifier_and_plain_forward_chains_take_the_fast_path():
+    from mabprune.models import TextClassifier
+    torch.manual_seed(0)
+    text = TextClassifier(50, 3, embed_dim=8, hidden=16).eval()
+    tokens = torch.randint(0, 50, (40, 12))
+    tokens[:, 9:] = 0
+    arms = _compare(text, tokens, torch.randint(0, 3, (40,)))
+    assert arms.chain and arms.layers[0].rank_one and arms.layers[0].consumer == "out"
+    X, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    assert _compare(_Chain().eval(), X, y).chain
+
+
+@pytest.mark.parametrize("twist", ["inplace", "after"])
+def test_forward_that_is_not_the_composition_of_its_leaves_is_no_chain(twist):
+    torch.manual_seed(0)
+    X, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    arms = _compare(_Chain(twist).eval(), X, y)
+    assert not arms.chain
