@@ -62,7 +62,7 @@ class PrunableLayer:
     members : list of str
         Layers whose output channels are removed with the group (the root included).
     mask_point, consumer, rank_one, mask_shape
-        Only for a plain-chain ``nn.Sequential`` (None/False otherwise): the last per-unit
+        Only for a plain chain of leaf modules (None/False otherwise): the last per-unit
         module after the root, the single reader, whether the reader is linear in the masked
         tensor, and that tensor's per-sample shape. The batched engine's fast paths use them.
     """
@@ -105,6 +105,8 @@ class ArmSet:
     modules: dict[str, nn.Module] = field(repr=False, default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
     chain: bool = False
+    chain_modules: nn.Sequential | None = field(repr=False, default=None)   # the proven chain, in call order
+    chain_names: list[str] = field(repr=False, default_factory=list)
     sample_size: int = 1   # largest per-sample activation (elements): the general path's memory bound
 
     @property
@@ -245,24 +247,35 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
         offset += g.n_units
     arms = ArmSet(result, output_layer, modules, rejected)
     arms.sample_size = max(int(c[3][0].numel()) for c in calls if isinstance(c[3], torch.Tensor) and c[3].dim() > 0)
-    _chain_layout(model, arms, calls)
+    _chain_layout(model, arms, calls, example_inputs)
     if check:
         from .selfcheck import self_check
         self_check(model, arms, example_inputs, strict=layers is not None)
     return arms
 
 
-def _chain_layout(model: nn.Module, arms: ArmSet, calls) -> None:
-    """Mask points and consumers of a plain-chain ``nn.Sequential`` (the fast paths' proof).
+def _chain_layout(model: nn.Module, arms: ArmSet, calls, example_inputs=None) -> None:
+    """Mask points and consumers of a plain chain of leaf modules (the fast paths' proof).
 
-    A chain: every child a leaf module called once, in order, each reading the previous
-    output; a group whose coupled layers are its root and per-unit modules up to its single
-    reader. Anything else leaves ``arms.chain`` False and the engine takes the general path.
+    A chain: leaf modules each called once, each reading the previous output, the first the
+    model's input tensor and the last giving its output — an ``nn.Sequential`` of leaves, or
+    any module whose forward is such a composition (e.g. embedding → Linear → ReLU → Linear),
+    proven by the trace and by the composed leaves reproducing the model's output on the
+    example batch bit for bit. Each group's coupled layers must be its root and per-unit
+    modules up to its single reader. Anything else leaves ``arms.chain`` False and the engine
+    takes the general path.
     """
-    children = list(model.named_children()) if isinstance(model, nn.Sequential) else []
-    if not children or any(len(list(m.children())) for _, m in children) or len(calls) != len(children) \
-            or [c[0] for c in calls] != [n for n, _ in children] \
-            or any(calls[i + 1][2] is not calls[i][3] for i in range(len(calls) - 1)):
+    if isinstance(model, nn.Sequential):
+        children = list(model.named_children())
+        if not children or any(len(list(m.children())) for _, m in children) or len(calls) != len(children) \
+                or [c[0] for c in calls] != [n for n, _ in children]:
+            return
+        seq = model
+    else:
+        seq = _leaf_chain(model, calls, example_inputs)
+        if seq is None:
+            return
+    if any(calls[i + 1][2] is not calls[i][3] for i in range(len(calls) - 1)):
         return
     index = {c[0]: i for i, c in enumerate(calls)}
     for layer in arms.layers:
@@ -280,7 +293,26 @@ def _chain_layout(model: nn.Module, arms: ArmSet, calls) -> None:
         layer.rank_one = j == end + 1 and (
             (isinstance(consumer, nn.Linear) and out.dim() == 2)
             or (isinstance(consumer, nn.Conv2d) and consumer.groups == 1 and consumer.padding_mode == "zeros"))
-    arms.chain = True
+    arms.chain, arms.chain_modules, arms.chain_names = True, seq, [c[0] for c in calls]
+
+
+def _leaf_chain(model: nn.Module, calls, example_inputs) -> nn.Sequential | None:
+    """The leaves of a non-Sequential model as an ``nn.Sequential``, if its forward is exactly their chain."""
+    names = [c[0] for c in calls]
+    if not isinstance(example_inputs, torch.Tensor) or not calls or len(set(names)) != len(names) \
+            or calls[0][2] is not example_inputs or any(not isinstance(c[3], torch.Tensor) for c in calls):
+        return None
+    seq = nn.Sequential(*[c[1] for c in calls])
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            same = torch.equal(seq(example_inputs), batch.call(model, example_inputs))
+    except (RuntimeError, TypeError, ValueError):
+        same = False
+    finally:
+        model.train(was_training)
+    return seq if same else None
 
 
 def _gather_columns(weight: torch.Tensor, reader: Reader, n_units: int) -> torch.Tensor | None:

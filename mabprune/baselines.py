@@ -12,6 +12,8 @@ earlier signed first-order ΔL (no absolute value, no normalisation). See :data:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -19,6 +21,7 @@ from torch import nn
 from . import batch
 from .arms import ArmSet, Masker, outgoing_weight, register_unit_hook
 from .engine import LossFn
+from .selection import select_removals
 
 BASELINES = ("magnitude", "activation_variation", "taylor", "random", "none")
 #: Score variants: ``normalized`` (per-layer ℓ2 normalisation, the default under
@@ -205,3 +208,45 @@ def taylor_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, y: torch.Tens
 def random_scores(arms: ArmSet, seed: int | None = 0) -> np.ndarray:
     """Uniform random scores: the random-removal baseline."""
     return np.random.default_rng(seed).random(arms.n_arms)
+
+
+def _baseline(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, min_units, seed, batch_size,
+              variant="raw"):
+    """Scores and removal of a baseline method (ties broken at random, seeded)."""
+    if method == "none":
+        return np.zeros(arms.n_arms), np.array([], dtype=np.int64)
+    if method == "magnitude":
+        scores = magnitude_scores(arms, variant=variant)
+    elif method == "taylor":
+        scores = taylor_scores(model, arms, X, y, loss, fill=fill, batch_size=batch_size * 4, variant=variant)
+    elif method == "random":
+        scores = random_scores(arms, seed)
+    else:
+        return _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, variant=variant)
+    return scores, select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units,
+                                   rng=np.random.default_rng([seed, 1]))
+
+
+def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, rerankings: int = 32,
+                                 variant="raw"):
+    """Greedy: re-rank by activation variation after each 1/``rerankings`` of the removals.
+
+    The removed units stay masked while the variances are recomputed, so a unit whose
+    variation came from an already-removed unit upstream is seen as it will be. With
+    ``scope="layer"`` the units are chosen in one ranking, since per-layer quotas are exact
+    only when chosen in one go.
+    """
+    first_scores = activation_variation_scores(model, arms, X, fill=fill, variant=variant)
+    if scope == "layer":
+        return first_scores, select_removals(first_scores, arms, n_remove, scope="layer", min_units_per_layer=min_units)
+    chunk = max(1, math.ceil(n_remove / rerankings))
+    removal, scores = np.array([], dtype=np.int64), first_scores
+    while len(removal) < n_remove:
+        more = select_removals(scores, arms, min(chunk, n_remove - len(removal)), scope="global",
+                               min_units_per_layer=min_units, exclude=removal)
+        if len(more) == 0:
+            break
+        removal = np.concatenate([removal, more])
+        if len(removal) < n_remove:
+            scores = activation_variation_scores(model, arms, X, masked=removal, fill=fill, variant=variant)
+    return first_scores, removal

@@ -1,9 +1,13 @@
-"""The pruning loop: play a bandit over the arms, rank them, remove the safest physically."""
+"""The pruning loop: play a bandit over the arms, rank them, remove the safest physically.
+
+The input handling lives in :mod:`mabprune.inputs`, the choice and physical removal of arms in
+:mod:`mabprune.selection`, the baseline step in :mod:`mabprune.baselines`; their names are
+re-exported here, where earlier code imported them.
+"""
 
 from __future__ import annotations
 
 import copy
-import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -11,15 +15,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-import torch_pruning as tp
 from torch import nn
 
 from . import baselines, policies
-from . import batch, graph
-from .arms import ArmSet, find_arms, unit_means
+from . import batch
+from .arms import find_arms, unit_means
 from .bandit import bandit_step
+from .baselines import _baseline, _greedy_activation_variation  # noqa: F401  (the baseline step; old home)
 from .engine import ENGINES, make_engine, make_loss
+from .inputs import _as_tensors, _cat, _check_finite_losses, _check_inputs, _resolve_device, _split_batch  # noqa: F401
 from .rewards import REWARD_SIGNALS, REWARDS, make_reward, reward_batch, zero_one_loss
+from .selection import _count, _remove, select_removals  # noqa: F401  (re-exported: tests and users import them here)
 
 METHODS = tuple(policies.POLICIES) + baselines.BASELINES
 
@@ -79,173 +85,6 @@ class PruneResult:
     @property
     def n_removed(self) -> int:
         return sum(len(units) for units in self.removed.values())
-
-
-def _as_tensors(data, target: str | int | None = None):
-    """The reward data as ``(inputs, targets)``; inputs may be a tensor, a tuple or a dict.
-
-    ``data`` is a pair ``(X, y)`` (``X`` a tensor, array, tuple of tensors or dict of
-    tensors), or a DataLoader read once in its own order whose batches are ``(x, y)``,
-    ``(x1, ..., xn, y)`` (the last item is the target, unless ``target`` gives its position) or
-    dicts (``target`` names the target key; default ``"labels"`` or ``"y"``).
-    """
-    if isinstance(data, torch.utils.data.DataLoader):
-        xs, ys = [], []
-        for b in data:
-            x, t = _split_batch(b, target)
-            xs.append(x)
-            ys.append(torch.as_tensor(t))
-        if not xs:
-            raise ValueError("data is an empty DataLoader: the reward (validation) split has no samples")
-        X = _cat(xs)
-        y = torch.cat(ys)
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
-        X, y = data
-        X = X if isinstance(X, (torch.Tensor, tuple, list, dict)) else torch.as_tensor(np.asarray(X))
-        X = tuple(X) if isinstance(X, list) else X
-        y = y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
-    else:
-        raise ValueError(f"data must be a DataLoader or a pair (X, y) of the validation split, got {type(data).__name__}")
-    n = batch.length(X)
-    if n == 0:
-        raise ValueError("data is empty: the reward (validation) split has no samples")
-    if n != len(y):
-        raise ValueError(f"data has {n} inputs but {len(y)} targets")
-    return X, y
-
-
-def _split_batch(b, target):
-    if isinstance(b, dict):
-        key = target if target is not None else next((k for k in ("labels", "label", "y", "target") if k in b), None)
-        if key not in b:
-            raise ValueError(f"a DataLoader batch is a dict with keys {sorted(b)}: name the target key with target=")
-        return {k: v for k, v in b.items() if k != key}, b[key]
-    if not isinstance(b, (tuple, list)) or len(b) < 2:
-        raise ValueError(f"a DataLoader batch must be (inputs..., target) or a dict, got {type(b).__name__}")
-    pos = len(b) - 1 if target is None else int(target) % len(b)
-    xs = [torch.as_tensor(v) for i, v in enumerate(b) if i != pos]
-    return (xs[0] if len(xs) == 1 else tuple(xs)), b[pos]
-
-
-def _cat(xs):
-    if isinstance(xs[0], dict):
-        return {k: torch.cat([x[k] for x in xs]) for k in xs[0]}
-    if isinstance(xs[0], tuple):
-        return tuple(torch.cat(parts) for parts in zip(*xs))
-    return torch.cat(xs)
-
-
-def _resolve_device(device) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r} but CUDA is not available on this machine: use 'cpu' or 'auto'")
-    return device
-
-
-def _check_inputs(model: nn.Module, X, y: torch.Tensor, loss_fn) -> None:
-    """Fail before any compute on inputs the model or the loss would misread, naming the value."""
-    param = next(model.parameters())
-    for t in batch.tensors(X):
-        if t.is_floating_point() and t.dtype != param.dtype:
-            raise ValueError(f"an input tensor has dtype {t.dtype} but the model's parameters are {param.dtype}: "
-                             f"convert one of them (e.g. X.to({param.dtype}))")
-    name = getattr(loss_fn, "__class__", type(None)).__name__ if isinstance(loss_fn, nn.Module) else loss_fn
-    with torch.no_grad():
-        was_training = model.training
-        model.eval()
-        try:
-            out = batch.call(model, batch.index(X, slice(0, 2)))
-        finally:
-            model.train(was_training)
-    if name in ("cross_entropy", "CrossEntropyLoss", "NLLLoss"):
-        if y.is_floating_point() and y.shape == out.shape:
-            return   # class probabilities
-        if y.is_floating_point():
-            raise ValueError(f"loss_fn={name!r} needs integer class labels, got {y.dtype} targets "
-                             f"(first values {y.flatten()[:3].tolist()}); use y.long(), or loss_fn='mse' for regression")
-        n_classes = out.shape[1] if out.dim() > 1 else 1
-        low, high = int(y.min()), int(y.max())
-        ignore = getattr(loss_fn, "ignore_index", -100)
-        if (low < 0 and low != ignore) or high >= n_classes:
-            raise ValueError(f"labels range over {low}..{high} but the model outputs {n_classes} classes "
-                             f"(labels must be in 0..{n_classes - 1})")
-    elif name in ("mse", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"):
-        per_out, per_y = out.shape[1:].numel(), y.shape[1:].numel()
-        if per_out != per_y:
-            raise ValueError(f"loss_fn={name!r}: the model outputs {tuple(out.shape[1:])} per sample but the target is "
-                             f"{tuple(y.shape[1:])} per sample; they would broadcast silently")
-
-
-def select_removals(scores: np.ndarray, arms: ArmSet, n_remove: int, *, scope: str = "global",
-                    min_units_per_layer: int = 1, exclude: Sequence[int] = (),
-                    rng: np.random.Generator | None = None) -> np.ndarray:
-    """The arms to remove: the highest scores, keeping at least ``min_units_per_layer`` per layer.
-
-    With ``scope="global"`` one ranking spans all layers; with ``scope="layer"`` each layer
-    loses ``n_remove / n_arms`` of its own units. Ties are broken at random with ``rng``
-    (by arm index without one).
-    """
-    if n_remove <= 0:  # a step whose quota is 0 removes nothing (it used to strip every layer)
-        return np.zeros(0, dtype=np.int64)
-    layer_index, _ = arms.locate(np.arange(arms.n_arms))
-    left = np.array([layer.n_units for layer in arms.layers])
-    excluded = np.zeros(arms.n_arms, bool)
-    excluded[list(exclude)] = True
-    np.subtract.at(left, layer_index[excluded], 1)
-    order = np.argsort(-scores, kind="stable") if rng is None else np.lexsort((rng.random(len(scores)), -scores))
-    order = order[~excluded[order]]
-    if scope == "layer":
-        fraction = n_remove / arms.n_arms
-        quota = np.array([round(fraction * layer.n_units) for layer in arms.layers])
-    chosen = []
-    for arm in order:
-        li = layer_index[arm]
-        if left[li] <= min_units_per_layer or (scope == "layer" and quota[li] <= 0):
-            continue
-        chosen.append(arm)
-        left[li] -= 1
-        if scope == "layer":
-            quota[li] -= 1
-        elif len(chosen) == n_remove:
-            break
-    return np.array(chosen, dtype=np.int64)
-
-
-def _remove(model: nn.Module, arms: ArmSet, removal: np.ndarray, example,
-            fill: dict | None) -> dict[str, list[int]]:
-    """Remove arms physically: one Torch-Pruning call per group; returns channels per group.
-
-    With mean-replacement the removed channels' mean input moves into every reader's bias
-    first (each reader is an ``nn.Linear`` with a bias on 2-D inputs, checked by :func:`prune`).
-    """
-    per_group = arms.per_group(removal)
-    if fill:
-        for layer in arms.layers:
-            if layer.name not in per_group:
-                continue
-            gone = torch.as_tensor(per_group[layer.name])
-            for reader in layer.readers:
-                cols = torch.isin(reader.channels.cpu(), gone).nonzero().squeeze(1).to(reader.module.weight.device)
-                with torch.no_grad():
-                    reader.module.bias += reader.module.weight[:, cols] @ fill[layer.name][reader.name][cols]
-    graph.remove(model, example, per_group)
-    return per_group
-
-
-def _count(model: nn.Module, example) -> tuple[int, int]:
-    was_training = model.training
-    model.eval()
-    if isinstance(example, dict):
-        macs, params = tp.utils.count_ops_and_params(model, example)
-    else:
-        macs, params = tp.utils.count_ops_and_params(model, example if isinstance(example, torch.Tensor) else list(example))
-    model.train(was_training)
-    return int(macs), int(params)
 
 
 def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
@@ -436,7 +275,8 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     first, n_clipped, n_rewards = None, 0, 0
 
     for step in range(steps):
-        arms = find_arms(work, example, layers=layer_names, ignored_layers=ignored_layers, check=step == 0)
+        if step:   # step 0 plays on the arms found (and self-checked) above
+            arms = find_arms(work, example, layers=layer_names, ignored_layers=ignored_layers, check=False)
         n_step = int(step_quota[step])
         fill = unit_means(work, arms, X) if replacement == "mean" else None
         counts = np.zeros(arms.n_arms, dtype=np.int64)
@@ -479,61 +319,3 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         pull_time_s=pull_time, arm_layers=arm_layers,
         clipped_fraction=n_clipped / n_rewards if n_rewards else float("nan"),
     )
-
-
-def _check_finite_losses(model, loss, X, y, batch_size) -> None:
-    """Fail before any pull if the unpruned loss is NaN on some batch, naming the batch."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for b, start in enumerate(range(0, batch.length(X), batch_size)):
-                values = loss(batch.call(model, batch.index(X, slice(start, start + batch_size))), y[start:start + batch_size])
-                if not torch.isfinite(values).all():
-                    bad = start + int(torch.nonzero(~torch.isfinite(values))[0])
-                    raise ValueError(f"the loss is NaN or infinite on batch {b} of the reward data "
-                                     f"(samples {start}..{start + len(values) - 1}, first at sample {bad})")
-    finally:
-        model.train(was_training)
-
-
-def _baseline(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, min_units, seed, batch_size,
-              variant="raw"):
-    """Scores and removal of a baseline method (ties broken at random, seeded)."""
-    if method == "none":
-        return np.zeros(arms.n_arms), np.array([], dtype=np.int64)
-    if method == "magnitude":
-        scores = baselines.magnitude_scores(arms, variant=variant)
-    elif method == "taylor":
-        scores = baselines.taylor_scores(model, arms, X, y, loss, fill=fill, batch_size=batch_size * 4, variant=variant)
-    elif method == "random":
-        scores = baselines.random_scores(arms, seed)
-    else:
-        return _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, variant=variant)
-    return scores, select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units,
-                                   rng=np.random.default_rng([seed, 1]))
-
-
-def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, rerankings: int = 32,
-                                 variant="raw"):
-    """Greedy: re-rank by activation variation after each 1/``rerankings`` of the removals.
-
-    The removed units stay masked while the variances are recomputed, so a unit whose
-    variation came from an already-removed unit upstream is seen as it will be. With
-    ``scope="layer"`` the units are chosen in one ranking, since per-layer quotas are exact
-    only when chosen in one go.
-    """
-    first_scores = baselines.activation_variation_scores(model, arms, X, fill=fill, variant=variant)
-    if scope == "layer":
-        return first_scores, select_removals(first_scores, arms, n_remove, scope="layer", min_units_per_layer=min_units)
-    chunk = max(1, math.ceil(n_remove / rerankings))
-    removal, scores = np.array([], dtype=np.int64), first_scores
-    while len(removal) < n_remove:
-        more = select_removals(scores, arms, min(chunk, n_remove - len(removal)), scope="global",
-                               min_units_per_layer=min_units, exclude=removal)
-        if len(more) == 0:
-            break
-        removal = np.concatenate([removal, more])
-        if len(removal) < n_remove:
-            scores = baselines.activation_variation_scores(model, arms, X, masked=removal, fill=fill, variant=variant)
-    return first_scores, removal

@@ -1,0 +1,200 @@
+"""The batched engine's exact fast paths agree with the naive loop (1e-5 relative).
+
+The two-layer head path (``W₃ D_b W₂`` plus the sign-flip corrections, see
+:mod:`mabprune.fastpaths`) is checked on MLPs with few and with many planted sign flips,
+in-place ReLUs, BatchNorm, mean-replacement, float64, arm subsets, and a chain model of the
+zoo; the test also proves the path ran (a spy on ``head_logits``)."""
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mabprune import fastpaths
+from mabprune.arms import find_arms, unit_means
+from mabprune.engine import make_engine
+from tests.nets import _randomise_batchnorm
+from tests.zoo import build
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def head_calls(monkeypatch):
+    calls = []
+    real = fastpaths.head_logits
+
+    def spy(*args, **kwargs):
+        calls.append(args[1].shape)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(fastpaths, "head_logits", spy)
+    return calls
+
+
+def _compare(model, X, y, ids=None, fill=None, rtol=1e-5):
+    arms = find_arms(model, X[:2])
+    fill = unit_means(model, arms, X) if fill == "mean" else None
+    ids = np.arange(arms.n_arms) if ids is None else ids
+    fast = make_engine("batched", model, arms, fill=fill).pull(ids, X, y)
+    slow = make_engine("naive", model, arms, fill=fill).pull(ids, X, y)
+    base = make_engine("naive", model, arms).base_losses(X, y).mean().item()
+    assert np.abs(slow).max() > 0
+    np.testing.assert_allclose(fast, slow, rtol=rtol, atol=rtol * base)
+    return arms
+
+
+def _mlp(widths=(20, 64, 48, 5), inplace=False, bn=False, dropout=False):
+    torch.manual_seed(0)
+    layers = []
+    for a, b in zip(widths[:-2], widths[1:-1]):
+        layers += [nn.Linear(a, b)] + ([nn.BatchNorm1d(b)] if bn else []) + [nn.ReLU(inplace=inplace)]
+        layers += [nn.Dropout(0.3)] if dropout else []
+    layers.append(nn.Linear(widths[-2], widths[-1]))
+    return _randomise_batchnorm(nn.Sequential(*layers))
+
+
+def _flip_fraction(model, X):
+    """Fraction of (sample, arm) pairs of the first layer whose masking flips a unit of the second."""
+    i = _second_linear(model)
+    with torch.no_grad():
+        h = model[:i](X)
+        z = model[i](h)
+        zp = z[:, None, :] - h[:, :, None] * model[i].weight.t()[None]     # (B, J, K)
+        flips = ((zp > 0) != (z[:, None, :] > 0)).any(2) & (h > 0)
+    return float(flips.sum() / (h > 0).sum())
+
+
+def _planted_flips(model, X):
+    """Second-layer biases that put its pre-activations near zero and spiky weights: most masks flip units."""
+    i = _second_linear(model)
+    with torch.no_grad():
+        w = model[i].weight
+        w.mul_(torch.where(torch.rand_like(w) < 0.1, 8.0, 1.0))
+        pre = model[i](model[:i](X)) - model[i].bias
+        model[i].bias.copy_(-pre.median(0).values)
+    return model
+
+
+def _second_linear(model):
+    return [k for k, m in enumerate(model) if isinstance(m, nn.Linear)][1]
+
+
+@pytest.mark.parametrize("flips", ["none", "random", "planted"])
+def test_head_path_equals_naive_with_and_without_sign_flips(flips, head_calls):
+    model = _mlp().eval()
+    X, y = torch.randn(64, 20), torch.randint(0, 5, (64,))
+    if flips == "none":
+        with torch.no_grad():
+            model[2].bias.add_(50.0)      # every second-layer unit far above zero: no mask flips one
+    if flips == "planted":
+        _planted_flips(model, X)
+    frac = _flip_fraction(model, X)
+    assert frac == 0.0 if flips == "none" else frac > (0.5 if flips == "planted" else 0.0)
+    _compare(model, X, y)
+    assert head_calls, "the head fast path did not run"
+
+
+@pytest.mark.parametrize("inplace, bn, dropout, fill", [(True, False, False, None), (True, True, True, None),
+                                                         (False, True, False, "mean"), (True, False, True, "mean")])
+def test_head_path_inplace_relu_batchnorm_and_mean_fill(inplace, bn, dropout, fill, head_calls):
+    model = _mlp(inplace=inplace, bn=bn, dropout=dropout).eval()
+    X, y = torch.randn(40, 20), torch.randint(0, 5, (40,))
+    _planted_flips(model, X)
+    _compare(model, X, y, fill=fill)
+    assert head_calls
+
+
+def test_head_path_on_subsets_in_any_order_and_in_float64(head_calls):
+    model = _mlp().double().eval()
+    X, y = torch.randn(50, 20, dtype=torch.float64), torch.randint(0, 5, (50,))
+    _planted_flips(model, X)
+    _compare(model, X, y, rtol=1e-10)
+    _compare(model, X, y, ids=np.array([40, 3, 3, 63, 0, 17]), rtol=1e-10)
+    assert head_calls
+
+
+def test_head_path_dead_unit_and_zero_input_unit():
+    model = _mlp().eval()
+    X, y = torch.randn(30, 20), torch.randint(0, 5, (30,))
+    with torch.no_grad():
+        model[0].bias[7] = -1e3          # unit 7 is never active: ΔL exactly 0
+        model[2].weight[:, 9] = 0        # unit 9 reaches nothing: ΔL exactly 0
+    arms = find_arms(model, X[:2])
+    fast = make_engine("batched", model, arms).pull([7, 9], X, y)
+    np.testing.assert_array_equal(fast, [0.0, 0.0])
+
+
+def test_wide_head_and_deeper_chains_keep_the_general_sliced_path(head_calls):
+    model = _mlp(widths=(12, 16, 10, 40)).eval()     # a head wider than half the consumer: not used
+    X, y = torch.randn(30, 12), torch.randint(0, 40, (30,))
+    _compare(model, X, y)
+    assert not head_calls
+    deep = _mlp(widths=(12, 32, 24, 16, 4)).eval()  # first layer: two hidden layers after it
+    X, y = torch.randn(30, 12), torch.randint(0, 4, (30,))
+    _compare(deep, X, y)
+    assert len(head_calls) == 1                      # only the second hidden layer is two before the output
+
+
+def test_zoo_inplace_relu_chain(head_calls):
+    model, make, n_classes = build("inplace_relu")
+    torch.manual_seed(2)
+    X, y = make(40), torch.randint(0, n_classes, (40,))
+    _compare(model.eval(), X, y)
+    assert head_calls
+
+
+def test_head_path_threaded_flips_equal_the_serial_ones(head_calls, monkeypatch):
+    # the sign-flip chunks run on a thread pool when torch has several threads; small chunks
+    # so that there are many
+    monkeypatch.setattr(fastpaths, "_add_flips", functools.partial(fastpaths._add_flips, budget=2 ** 10))
+    model = _mlp(widths=(20, 96, 64, 5)).eval()
+    X, y = torch.randn(300, 20), torch.randint(0, 5, (300,))
+    _planted_flips(model, X)
+    arms = find_arms(model, X[:2])
+    serial = make_engine("batched", model, arms).pull(np.arange(96), X, y)
+    torch.set_num_threads(2)
+    try:
+        threaded = make_engine("batched", model, arms).pull(np.arange(96), X, y)
+    finally:
+        torch.set_num_threads(1)
+    np.testing.assert_allclose(threaded, serial, rtol=1e-6, atol=1e-9)
+    _compare(model, X, y)
+    assert head_calls
+
+
+class _Chain(nn.Module):
+    """A non-Sequential forward; ``twist`` adds an op between or after the leaves."""
+
+    def __init__(self, twist=None):
+        super().__init__()
+        self.a, self.act, self.b, self.act2, self.out = nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3)
+        self.twist = twist
+
+    def forward(self, x):
+        h = self.act(self.a(x))
+        if self.twist == "inplace":
+            h.mul_(2.0)              # keeps the tensor's identity, changes its values
+        z = self.out(self.act2(self.b(h)))
+        return z * 2.0 if self.twist == "after" else z
+
+
+def test_text_classifier_and_plain_forward_chains_take_the_fast_path():
+    from mabprune.models import TextClassifier
+    torch.manual_seed(0)
+    text = TextClassifier(50, 3, embed_dim=8, hidden=16).eval()
+    tokens = torch.randint(0, 50, (40, 12))
+    tokens[:, 9:] = 0
+    arms = _compare(text, tokens, torch.randint(0, 3, (40,)))
+    assert arms.chain and arms.layers[0].rank_one and arms.layers[0].consumer == "out"
+    X, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    assert _compare(_Chain().eval(), X, y).chain
+
+
+@pytest.mark.parametrize("twist", ["inplace", "after"])
+def test_forward_that_is_not_the_composition_of_its_leaves_is_no_chain(twist):
+    torch.manual_seed(0)
+    X, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    arms = _compare(_Chain(twist).eval(), X, y)
+    assert not arms.chain
