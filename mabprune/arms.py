@@ -163,7 +163,8 @@ def _trace(model: nn.Module, example_inputs) -> list[tuple[str, nn.Module, objec
 
 
 def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None = None,
-              ignored_layers: Sequence[str | nn.Module] = (), check: bool = True) -> ArmSet:
+              ignored_layers: Sequence[str | nn.Module] = (), check: bool = True,
+              heads: bool = False) -> ArmSet:
     """Discover the arms of a model from Torch-Pruning's dependency graph.
 
     Parameters
@@ -180,6 +181,10 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
     check : bool, default=True
         Compare the masked output with Torch-Pruning's removal (on a copy) for two channels
         of every group; raise naming the group if they differ beyond 1e-5 relative.
+    heads : bool, default=False
+        Offer the attention heads of Hugging Face style blocks as arms (one arm = every
+        channel of a head in query, key and value; see :func:`mabprune.graph.groups`). By
+        default those query/key/value groups are rejected with the reason.
 
     Returns
     -------
@@ -221,7 +226,7 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
             if name == output_layer:
                 raise ValueError(f"layer {name!r} produces the model's output and cannot be pruned")
     dg = graph.build_graph(model, example_inputs)
-    found = [g for g in graph.groups(model, dg, ignored) if g.n_units > 0]
+    found = [g for g in graph.groups(model, dg, ignored, heads=heads) if g.n_units > 0]
     rejected = {g.name: g.reason for g in found if g.reason}
     if layers is None:
         chosen = [g for g in found if g.reason is None]

@@ -85,7 +85,8 @@ def magnitude_scores(arms: ArmSet, *, variant: str = "raw") -> np.ndarray:
         w_in = layer.module.weight.detach().reshape(layer.n_units, -1)
         sq = (w_in.double() ** 2).sum(1)
         if layer.module.bias is not None:
-            sq += layer.module.bias.detach().double() ** 2
+            # reshape: a head unit spans several output channels (their biases add up)
+            sq += (layer.module.bias.detach().double() ** 2).reshape(layer.n_units, -1).sum(1)
         w_out = outgoing_weight(arms, layer)
         if w_out is not None:
             sq += (w_out.double() ** 2).sum(1)

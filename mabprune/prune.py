@@ -97,7 +97,8 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
           ignored_layers: Sequence[str | nn.Module] = (), target: str | int | None = None,
           # --- protocol options (issue 8; implemented in rewards.py and baselines.py) ---
           reward_signal: str = "loss", margin: float | None = None, calibration_batches: int = 4,
-          max_batch_fraction: float | None = None, baseline_variant: str = "auto") -> PruneResult:
+          max_batch_fraction: float | None = None, baseline_variant: str = "auto",
+          heads: bool = False) -> PruneResult:
     """Prune ``amount`` of a network's hidden units with a bandit policy or a baseline.
 
     Every hidden unit (output unit of an ``nn.Linear``, output channel of an ``nn.Conv2d``,
@@ -183,6 +184,9 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         Scores of magnitude, activation variation and Taylor: ``auto`` is ``normalized``
         (per-layer ℓ2) under ``scope="global"`` and ``raw`` otherwise; ``signed`` is the
         older signed Taylor score (see :mod:`mabprune.baselines`).
+    heads : bool, default=False
+        Make the attention heads of Hugging Face style blocks arms (see
+        :func:`mabprune.arms.find_arms`); removal drops whole heads.
 
     Returns
     -------
@@ -246,7 +250,7 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     work = copy.deepcopy(model).to(device)
     _check_inputs(work, X, y, loss_fn)
     example = batch.index(X, slice(0, 2))
-    arms = find_arms(work, example, layers=layers, ignored_layers=ignored_layers)  # raises when nothing is prunable
+    arms = find_arms(work, example, layers=layers, ignored_layers=ignored_layers, heads=heads)  # raises when nothing is prunable
     if replacement == "mean":
         for layer in arms.layers:
             for reader in layer.readers:
@@ -276,7 +280,8 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
 
     for step in range(steps):
         if step:   # step 0 plays on the arms found (and self-checked) above
-            arms = find_arms(work, example, layers=layer_names, ignored_layers=ignored_layers, check=False)
+            arms = find_arms(work, example, layers=layer_names, ignored_layers=ignored_layers, check=False,
+                             heads=heads)
         n_step = int(step_quota[step])
         fill = unit_means(work, arms, X) if replacement == "mean" else None
         counts = np.zeros(arms.n_arms, dtype=np.int64)

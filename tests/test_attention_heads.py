@@ -94,3 +94,30 @@ def test_multihead_attention_heads_are_rejected_with_the_reason(name, mha):
 def test_graph_docstring_examples_run():
     result = doctest.testmod(graph, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 2 and result.failed == 0
+
+
+@pytest.mark.parametrize("method", ["ucb1", "magnitude", "taylor"])
+def test_prune_with_heads_true_removes_whole_heads(method):
+    # find_arms/prune(heads=True) offer the head groups; removal drops heads in q, k, v and the
+    # output projection together, and the pruned model still runs.
+    from mabprune import prune
+    model, X = _bert()
+    y = torch.randint(0, 3, (6,))
+    arms = find_arms(model, batch.index(X, slice(0, 2)), ignored_layers=[model.classifier], heads=True)
+    head = next(layer for layer in arms.layers if layer.name.startswith("bert.encoder.layer.0.attention.self."))
+    assert head.n_units == 3
+    res = prune(model, (X, y), method=method, amount=0.2, rounds=3, arms_per_round=4, batch_size=6,
+                calibration_batches=1, ignored_layers=[model.classifier], heads=True, seed=0, device="cpu")
+    att = res.model.bert.encoder.layer[0].attention.self
+    assert att.query.out_features == att.key.out_features == att.value.out_features == 4 * att.num_attention_heads
+    assert res.model.bert.encoder.layer[0].attention.output.dense.in_features == att.query.out_features
+    assert res.params_after < res.params_before
+    assert res.model(**X).logits.shape == (6, 3)
+    # only the heads prunable: one of the three heads goes, in all four layers
+    res = prune(model, (X, y), method=method, amount=0.4, rounds=3, arms_per_round=4, batch_size=6,
+                calibration_batches=1, ignored_layers=[model.classifier], heads=True, layers=[head.name],
+                seed=0, device="cpu")
+    att = res.model.bert.encoder.layer[0].attention.self
+    assert att.num_attention_heads == 2 and att.query.out_features == 8 and res.n_removed == 1
+    assert res.model.bert.encoder.layer[0].attention.output.dense.in_features == 8
+    assert res.model(**X).logits.shape == (6, 3)
