@@ -155,6 +155,10 @@ def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
     """
     root = data_root(root)
     ok = lambda paths: bool(paths) and all(p.exists() for p in paths)  # noqa: E731
+    if "@" in str(name):  # a deep task "<model>@<dataset>" (mabprune.deep) needs its dataset
+        from .deep import parse_task
+
+        return is_available(parse_task(name)[1], root)
     if name in _EMBEDDED:
         return True
     prefix, _, key = str(name).partition(":")
