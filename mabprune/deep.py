@@ -34,7 +34,7 @@ from . import data, models
 from .dataset import Dataset
 
 __all__ = ["DEEP_MODELS", "DEEP_PROTOCOL", "RECIPES", "cache_dir", "data_params", "is_task", "load_task", "parse_task", "recipe",
-           "build_network", "grid_params", "load_cell", "train_cell", "train_network"]
+           "authors_row", "build_network", "grid_params", "load_cell", "train_cell", "train_network"]
 
 #: Bumped when training or data building changes what a cached network is.
 DEEP_PROTOCOL = 1
@@ -400,3 +400,23 @@ def train_cell(name: str, ds: Dataset, t: dict, spec: dict, seed: int, device: s
     """The trained (or cached) network of a grid cell and the fields it adds to every record."""
     return train_network(name, ds, t["recipe"], seed=seed, device=device,
                          data_params=data_params(spec["val_size"], spec["test_size"], t["max_rows"]))
+
+
+#: The row of the authors' deep-learning table (``../shared/paper/authors/deep_learning.csv``)
+#: that a task corresponds to: same kind of model on the original or a stand-in dataset.
+AUTHORS_ROWS = {"lenet": "LeCun (MNIST)", "siamese": "Siamese Graph (MNIST)", "hrnn": "Hierar. RNN (MNIST)",
+                "text_cnn": "Conv (IMDB)", "lstm": "LSTM (IMDB)", "bilstm": "Bi. LSTM_1 (IMDB)",
+                "mlp": "MLP (Reuters)", "memn2n": "EtoE Mem (bAbI)"}
+_AUTHORS_VGG = {"vision:cifar10": "Conv (Cifar10)", "vision:cifar100": "Conv (Cifar100)", "vision:svhn": "Conv (SVHN)"}
+
+
+def authors_row(name: str) -> str | None:
+    """The authors' row for task ``name``, or None (ResNet-20 and the transformer have none).
+
+    Examples
+    --------
+    >>> authors_row("lstm@text:sst2"), authors_row("resnet20@vision:mnist")
+    ('LSTM (IMDB)', None)
+    """
+    model, dataset = parse_task(name)
+    return _AUTHORS_VGG.get(dataset) if model == "vgg" else AUTHORS_ROWS.get(model)
