@@ -122,7 +122,7 @@ def fit(model: nn.Module, X, y, *, task: str = "classification", epochs: int = 5
     --------
     >>> import torch
     >>> _ = torch.manual_seed(0); X = torch.randn(64, 3); y = (X[:, 0] > 0).long()
-    >>> model = fit(mlp(3, 2, hidden=(8,)), X, y, epochs=30, seed=0)
+    >>> model = fit(mlp(3, 2, hidden=(8,)), X, y, epochs=50, lr=1e-2, seed=0)
     >>> evaluate(model, X, y) > 0.8
     True
     """
