@@ -13,9 +13,11 @@ Registry names (see :func:`list_datasets`):
   ``synthetic:modsum``;
 - ``pmlb:<name>``: any Penn Machine Learning Benchmarks dataset (:func:`pmlb_default` gives
   the default selection);
-- ``vision:mnist``, ``vision:fashion_mnist``, ``vision:kmnist``, ``vision:cifar10``;
+- ``vision:mnist``, ``vision:fashion_mnist``, ``vision:kmnist``, ``vision:cifar10``,
+  ``vision:cifar100``, ``vision:svhn`` (:mod:`mabprune.imagedata`);
 - ``text:sst2``, ``text:ag_news``, ``text:trec``, ``text:sms_spam``, ``text:mr``,
-  ``text:subj``, ``text:cr``, ``text:mpqa``;
+  ``text:subj``, ``text:cr``, ``text:mpqa``, ``text:imdb``, ``text:reuters``
+  (:mod:`mabprune.corpora`);
 - ``babi:qa1`` ... ``babi:qa20`` (1k questions) and ``babi10k:qa1`` ... ``babi10k:qa20``.
 
 Files are read from the data root (:func:`data_root`). Downloads happen only when allowed:
@@ -27,11 +29,7 @@ that names it.
 from __future__ import annotations
 
 import difflib
-import functools
-import gzip
-import io
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,115 +37,19 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from . import textdata
+from . import imagedata, textdata
+from .dataset import Dataset, _download_allowed, data_root
+from .pmlbdata import PMLB_MAX_FEATURES, PMLB_ROWS, _pmlb_fetchable, _pmlb_file, _pmlb_summary, pmlb_default, read_pmlb
+from .imagedata import read_idx as _read_idx  # noqa: F401 - the name the tests use
 from .textdata import missing_files_error
 
 __all__ = ["FAMILIES", "Dataset", "data_root", "is_available", "list_datasets", "load", "pmlb_default"]
 
 #: The dataset families of the study.
 FAMILIES = ("classification", "regression", "image", "text", "reasoning")
-#: The PMLB default rule: datasets with ``PMLB_ROWS[0] <= rows <= PMLB_ROWS[1]`` and at most
-#: ``PMLB_MAX_FEATURES`` features.
-PMLB_ROWS = (100, 20_000)
-PMLB_MAX_FEATURES = 100
 #: Rows of the generated sets (``make:*`` and ``synthetic:*``).
 N_GENERATED = 1_000
 N_SYNTHETIC = 2_000
-_REPO = Path(__file__).resolve().parents[1]
-
-
-@dataclass(repr=False)
-class Dataset:
-    """A benchmark split three ways, as NumPy arrays ready for a model.
-
-    Parameters
-    ----------
-    name : str
-        Registry name, e.g. ``"sklearn:iris"``.
-    family : str
-        One of :data:`FAMILIES`.
-    task : str
-        ``"classification"`` or ``"regression"``.
-    X_train, y_train : numpy.ndarray
-        Training split.
-    X_val, y_val : numpy.ndarray
-        Validation split: the data of the bandit's pulls and of model selection.
-    X_test, y_test : numpy.ndarray
-        Test split, for the final score only.
-    n_classes : int or None
-        Number of classes; ``None`` for regression.
-    meta : dict
-        ``source``, ``n_features`` (tabular, reasoning) or ``input_shape``, ``vocab_size``
-        (text), ``classes``, ``split`` (``"official test"`` or ``"three-way"``), ``sizes``,
-        ``seed`` and ``note`` (how the splits were made, e.g. offline substitutes).
-
-    Notes
-    -----
-    Tabular and reasoning ``X`` are float32 ``(N, F)``; images float32 ``(N, C, H, W)``;
-    text int64 ``(N, L)`` token ids with 0 for padding and 1 for unknown tokens.
-    Classification ``y`` is int64 in ``0..n_classes-1``; regression ``y`` float32, unscaled.
-
-    Examples
-    --------
-    >>> ds = load("sklearn:iris")
-    >>> ds.X_train.shape, ds.n_classes
-    ((90, 4), 3)
-    """
-
-    name: str
-    family: str
-    task: str
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int | None
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def input_shape(self) -> tuple:
-        """Shape of one sample of ``X``, e.g. ``(4,)`` or ``(1, 28, 28)``."""
-        return tuple(self.X_train.shape[1:])
-
-    def __repr__(self) -> str:
-        sizes = f"{len(self.y_train)}/{len(self.y_val)}/{len(self.y_test)}"
-        return (
-            f"Dataset({self.name!r}, family={self.family!r}, task={self.task!r}, "
-            f"train/val/test={sizes}, input_shape={self.input_shape}, n_classes={self.n_classes})"
-        )
-
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The folder datasets are read from (and downloaded to).
-
-    Parameters
-    ----------
-    root : str or path-like, optional
-        Explicit root; wins over everything else.
-
-    Returns
-    -------
-    Path
-        ``root`` if given, else the ``MABPRUNE_DATA`` environment variable, else the
-        repository's ``data/`` folder. The folder need not exist.
-
-    Examples
-    --------
-    >>> data_root("/tmp/x")
-    PosixPath('/tmp/x')
-    """
-    if root is None:
-        root = os.environ.get("MABPRUNE_DATA") or _REPO / "data"
-    return Path(root).expanduser()
-
-
-def _download_allowed(download: bool | None) -> bool:
-    # Offline-safe default: a run never touches the network unless asked to.
-    if download is None:
-        return os.environ.get("MABPRUNE_DOWNLOAD", "") == "1"
-    return bool(download)
 
 
 # --------------------------------------------------------------------------- registry
@@ -208,92 +110,14 @@ _EMBEDDED: dict[str, tuple[str, str, Any, str]] = {
     "synthetic:modsum": ("reasoning", "classification", _modsum, "raw"),
 }  # fmt: skip
 
-# key -> (torchvision class, test-only folder, test-only files)
-_VISION = {
-    "mnist": ("MNIST", "mnist", ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")),
-    "fashion_mnist": ("FashionMNIST", "fashion_mnist", ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")),
-    "kmnist": ("KMNIST", "kmnist", ("kmnist-test-imgs.npz", "kmnist-test-labels.npz")),
-    "cifar10": ("CIFAR10", None, ()),
-}
-_MNIST_RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-_CIFAR = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta")
-
-
 def _fixed_names() -> dict[str, str]:
     """Every registry name except PMLB's, mapped to its family."""
     names = {n: spec[0] for n, spec in _EMBEDDED.items()}
-    names.update({f"vision:{k}": "image" for k in _VISION})
+    names.update({f"vision:{k}": "image" for k in imagedata.VISION_SETS})
     names.update({f"text:{k}": "text" for k in textdata.TEXT_SETS})
     for prefix in ("babi", "babi10k"):
         names.update({f"{prefix}:qa{t}": "reasoning" for t in range(1, 21)})
     return names
-
-
-@functools.lru_cache(maxsize=8)
-def _pmlb_summary(root: str):
-    """PMLB's summary table: name -> n_instances, n_features, task.
-
-    The table shipped in the ``pmlb`` package comes first: its names are the ones that
-    ``pmlb.fetch_data`` accepts and that its cache layout uses. Rows of a newer table
-    (``<root>/pmlb/all_summary_stats.tsv``) are added for names the package lacks.
-    """
-    import pkgutil
-
-    import pandas as pd
-
-    cols = ["dataset", "n_instances", "n_features", "task"]
-    tables = [pd.read_csv(io.BytesIO(pkgutil.get_data("pmlb", "all_summary_stats.tsv")), sep="\t")[cols]]
-    newer = Path(root) / "pmlb" / "all_summary_stats.tsv"
-    if newer.exists():
-        tables.append(pd.read_csv(newer, sep="\t")[cols])
-    return pd.concat(tables).drop_duplicates("dataset", keep="first").set_index("dataset")
-
-
-def _pmlb_file(name: str, root: Path) -> Path:
-    return root / "pmlb" / name / f"{name}.tsv.gz"
-
-
-def _pmlb_fetchable(name: str) -> bool:
-    import pmlb
-
-    return name in pmlb.dataset_names
-
-
-def pmlb_default(task: str, root: str | os.PathLike | None = None, *, download: bool | None = None) -> list[str]:
-    """The default PMLB selection of a task, as registry names ``"pmlb:<name>"``.
-
-    The rule: PMLB datasets of ``task`` with 100 to 20,000 rows and at most 100 features,
-    from PMLB's summary table; offline, only those whose file is under the root.
-
-    Parameters
-    ----------
-    task : {"classification", "regression"}
-        The PMLB task.
-    root : str or path-like, optional
-        Data root (see :func:`data_root`).
-    download : bool, optional
-        With downloads allowed, every dataset that ``pmlb.fetch_data`` can fetch is listed;
-        ``None`` means allowed only if ``MABPRUNE_DOWNLOAD=1``.
-
-    Returns
-    -------
-    list of str
-        Sorted registry names.
-
-    Examples
-    --------
-    >>> names = pmlb_default("regression", download=False)
-    >>> all(n.startswith("pmlb:") for n in names)
-    True
-    """
-    if task not in ("classification", "regression"):
-        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
-    root = data_root(root)
-    t = _pmlb_summary(str(root))
-    rule = (t.task == task) & t.n_instances.between(*PMLB_ROWS) & (t.n_features <= PMLB_MAX_FEATURES)
-    dl = _download_allowed(download)
-    keep = [n for n in t.index[rule] if _pmlb_file(n, root).exists() or (dl and _pmlb_fetchable(n))]
-    return sorted(f"pmlb:{n}" for n in keep)
 
 
 def _unknown(name: str, root: Path) -> ValueError:
@@ -301,16 +125,6 @@ def _unknown(name: str, root: Path) -> ValueError:
     close = difflib.get_close_matches(str(name), known, n=5, cutoff=0.6)
     hint = f" Did you mean: {', '.join(close)}?" if close else " See mabprune.data.list_datasets()."
     return ValueError(f"unknown dataset {name!r}.{hint}")
-
-
-def _vision_files(key: str, root: Path) -> tuple[list[Path], list[Path]]:
-    """(files of torchvision's full layout, files of the test-only offline copy)."""
-    cls, folder, test_only = _VISION[key]
-    if key == "cifar10":
-        full = [root / "cifar-10-batches-py" / f for f in _CIFAR]
-    else:
-        full = [root / cls / "raw" / f for f in _MNIST_RAW]
-    return full, [root / folder / f for f in test_only] if folder else []
 
 
 def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
@@ -341,6 +155,10 @@ def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
     """
     root = data_root(root)
     ok = lambda paths: bool(paths) and all(p.exists() for p in paths)  # noqa: E731
+    if "@" in str(name):  # a deep task "<model>@<dataset>" (mabprune.deep) needs its dataset
+        from .deep import parse_task
+
+        return is_available(parse_task(name)[1], root)
     if name in _EMBEDDED:
         return True
     prefix, _, key = str(name).partition(":")
@@ -351,7 +169,7 @@ def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
             return False
     elif name in _fixed_names():
         if prefix == "vision":
-            return any(ok(files) for files in _vision_files(key, root))
+            return any(ok(files) for files in imagedata.vision_files(key, root))
         if prefix == "text":
             return ok(textdata.text_files(key, root))
         return ok(list(textdata.babi_files(int(key[2:]), root, ten_k=prefix == "babi10k")))
@@ -424,80 +242,14 @@ def _objects(items) -> np.ndarray:
 
 
 def _load_pmlb(name: str, key: str, root: Path, dl: bool) -> _Raw:
-    table = _pmlb_summary(str(root))
-    path = _pmlb_file(key, root)
-    if key not in table.index and not path.exists():
+    if key not in _pmlb_summary(str(root)).index and not _pmlb_file(key, root).exists():
         raise _unknown(name, root)
-    if not path.exists():
-        if not dl:
-            raise missing_files_error(name, [path], root, layout="the cache layout of pmlb.fetch_data")
-        if not _pmlb_fetchable(key):
-            raise ValueError(f"{name}: the installed pmlb cannot download {key!r} (a newer PMLB name)")
-    import pmlb
-
-    # With the file in local_cache_dir, fetch_data reads it and never touches the network.
-    # dropna here rather than in pmlb (whose in-place dropna pandas 3 deprecates).
-    df = pmlb.fetch_data(key, local_cache_dir=str(root / "pmlb"), dropna=False).dropna()
-    X, y = df.drop(columns="target").to_numpy(np.float64), df["target"].to_numpy()
-    if key in table.index:
-        task = table.loc[key, "task"]
-    else:  # a file from elsewhere: integer targets with few values are classes
-        task = "classification" if np.all(y == np.round(y)) and len(np.unique(y)) <= 100 else "regression"
-    return _Raw(task, task, "tabular", X, y, meta={"source": str(path)})
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    """Read an idx file (the MNIST format), gzipped or not: big-endian dims, then data."""
-    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    dtype = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}[data[2]]
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=dtype, offset=4 + 4 * ndim).reshape(dims).astype(dtype[1:])
-
-
-def _read_cifar(folder: Path) -> tuple:
-    def batch(f):
-        with open(folder / f, "rb") as fh:
-            entry = pickle.load(fh, encoding="latin1")
-        return entry["data"].reshape(-1, 3, 32, 32), np.asarray(entry["labels"])
-
-    parts = [batch(f) for f in _CIFAR[:5]]
-    with open(folder / "batches.meta", "rb") as fh:
-        classes = list(pickle.load(fh, encoding="latin1")["label_names"])
-    X_te, y_te = batch("test_batch")
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), X_te, y_te, classes
+    X, y, task, source = read_pmlb(name, key, root, dl)
+    return _Raw(task, task, "tabular", X, y, meta={"source": source})
 
 
 def _load_vision(name: str, key: str, root: Path, dl: bool) -> _Raw:
-    import torchvision
-
-    cls_name, _, _ = _VISION[key]
-    full, test_only = _vision_files(key, root)
-    have_full = all(p.exists() for p in full)
-    notes = []
-    if key == "cifar10" and (have_full or dl):
-        if not have_full:
-            torchvision.datasets.CIFAR10(str(root), train=True, download=True)  # fetch + unpack
-        # The batches are read as torchvision reads them, without its MD5 check.
-        X, y, X_te, y_te, classes = _read_cifar(root / "cifar-10-batches-py")
-        source = str(root / "cifar-10-batches-py")
-    elif have_full or dl:
-        cls = getattr(torchvision.datasets, cls_name)
-        tr, te = (cls(str(root), train=t, download=dl and not have_full) for t in (True, False))
-        X, y, X_te, y_te = tr.data.numpy()[:, None], tr.targets.numpy(), te.data.numpy()[:, None], te.targets.numpy()
-        classes, source = list(tr.classes), str(root / cls_name / "raw")
-    elif test_only and all(p.exists() for p in test_only):
-        read = _read_idx if test_only[0].suffix == ".gz" else (lambda p: np.load(p)["arr_0"])
-        X, y = read(test_only[0])[:, None], read(test_only[1])
-        X_te = y_te = None
-        classes, source = None, ", ".join(map(str, test_only))
-        notes.append(f"offline: the training images are not available; split three ways from the "
-                     f"{len(y):,} official test images")
-    else:
-        layout = f"torchvision.datasets.{cls_name}'s layout"
-        if test_only:
-            layout += f", or the test-only copy {', '.join(p.name for p in test_only)} in {test_only[0].parent}"
-        raise missing_files_error(name, [p for p in full if not p.exists()], root, layout=layout)
+    X, y, X_te, y_te, classes, source, notes = imagedata.read_vision(key, root, download=dl, name=name)
     to01 = lambda a: None if a is None else np.asarray(a, np.float32) / 255.0  # noqa: E731
     return _Raw("image", "classification", "image", to01(X), y, to01(X_te), y_te, classes=classes,
                 meta={"source": source}, notes=notes)
@@ -511,6 +263,8 @@ def _load_text(name: str, key: str, root: Path, dl: bool) -> _Raw:
     if key == "ag_news" and tx is None:
         notes.append("offline: the 120k training file is not available; split three ways from the 7,600-item "
                      "test file")
+    if key == "reuters":
+        notes.append("Keras' Reuters newswires hold one pool (its test split is a seeded shuffle): split three ways")
     y_te = None if ty is None else np.asarray(ty, np.int64)
     return _Raw("text", "classification", "text", _objects(x), np.asarray(y, np.int64),
                 None if tx is None else _objects(tx), y_te, classes=classes, meta={"source": source}, notes=notes)

@@ -35,7 +35,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from . import data, models, policies
+from . import data, deep, models, policies
 from .classifiers import CLASSIFIER_PARAMS, fit_score
 from .profiles import METHODS, REGRESSOR_PARAMS, GridSpec, _group, _int, plan_runs
 from .prune import prune
@@ -141,8 +141,11 @@ def _cell(job: dict, emit, torch) -> None:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        ds = data.load(job["dataset"], root=spec["data_root"], seed=seed, val_size=spec["val_size"],
-                       test_size=spec["test_size"], max_rows=t["max_rows"])
+        if deep.is_task(job["dataset"]):  # a (model, dataset) task: its data, and its recipe as `t`
+            ds, t = deep.load_cell(job["dataset"], spec, seed)
+        else:
+            ds = data.load(job["dataset"], root=spec["data_root"], seed=seed, val_size=spec["val_size"],
+                           test_size=spec["test_size"], max_rows=t["max_rows"])
     except Exception as exc:  # noqa: BLE001 - recorded, and the grid goes on
         for run in runs:
             emit(_error(run, exc, device=device))
@@ -159,9 +162,13 @@ def _cell(job: dict, emit, torch) -> None:
     if nets:
         try:
             t0 = time.perf_counter()
-            model = models.build_model(ds, hidden=t["hidden"], seed=seed)
-            models.fit(model, ds.X_train, y_train, task=ds.task, epochs=t["epochs"], lr=t["lr"],
-                       batch_size=t["train_batch_size"], weight_decay=t["weight_decay"], seed=seed, device=device)
+            if deep.is_task(job["dataset"]):  # trained once per (task, seed, recipe), then cached
+                model, info = deep.train_cell(job["dataset"], ds, t, spec, seed, device)
+                common.update(info)
+            else:
+                model = models.build_model(ds, hidden=t["hidden"], seed=seed)
+                models.fit(model, ds.X_train, y_train, task=ds.task, epochs=t["epochs"], lr=t["lr"],
+                           batch_size=t["train_batch_size"], weight_decay=t["weight_decay"], seed=seed, device=device)
             train_time = time.perf_counter() - t0
             before = models.evaluate(model, ds.X_test, y_test, task=ds.task)
         except Exception as exc:  # noqa: BLE001

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import data, policies
+from . import data, deep, policies
 from .classifiers import CLASSIFIER_PARAMS, CLASSIFIERS
 from .protocols import AUTHORS_SETTINGS, PROTOCOLS
 from .prune import METHODS
@@ -211,6 +211,24 @@ def _full_datasets(family: str) -> Callable[[Any], list[str]]:
     return resolve
 
 
+# Deep-learning tasks are "<model>@<dataset>" (mabprune.deep). Standard: offline stand-ins for the
+# authors' originals (MNIST/KMNIST test sets split three ways; SST-2 and MR for IMDB; AG News
+# for Reuters; bAbI en-10k tasks the memory network is known to solve, Sukhbaatar et al. 2015).
+STANDARD_BABI = (1, 4, 11, 12, 15)
+STANDARD_DEEP = (
+    *(f"{m}@vision:{d}" for d in ("mnist", "kmnist") for m in ("lenet", "hrnn", "siamese", "resnet20")),
+    *(f"{m}@text:{d}" for d in ("sst2", "mr") for m in ("text_cnn", "lstm", "bilstm", "transformer")),
+    "mlp@text:ag_news",
+    *(f"memn2n@babi10k:qa{t}" for t in STANDARD_BABI),
+)
+# Full: the standard tasks plus the authors' originals through their loaders (downloads).
+FULL_DEEP = STANDARD_DEEP + (
+    "vgg@vision:cifar10", "vgg@vision:cifar100", "vgg@vision:svhn", "resnet20@vision:cifar10",
+    *(f"{m}@text:imdb" for m in ("text_cnn", "lstm", "bilstm", "transformer")), "mlp@text:reuters",
+    *(f"memn2n@babi10k:qa{t}" for t in range(1, 21) if t not in STANDARD_BABI),
+)
+
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke",
@@ -248,17 +266,18 @@ PROFILES: dict[str, Profile] = {
         "standard",
         f"The real datasets of the data root: {STANDARD_PMLB_N} PMLB datasets per tabular family, evenly "
         "spaced over the default PMLB selection (`mabprune.data.pmlb_default`: 100 to 20,000 rows, at "
-        "most 100 features) sorted by number of rows, subsampled to at most 2,000 rows; MNIST and KMNIST "
-        "(offline: the 10,000 official test images split three ways, subsampled to 3,000 rows); the "
-        "eight text sets (SST-2, TREC, SMS spam, AG News, MR, SUBJ, CR, MPQA; at most 10,000 rows); "
-        "bAbI tasks 1-10 (1k questions). All 11 methods, 9 regressors and 8 classifiers, seeds 0-2, "
-        "100 rounds of 16 arms, 3 fine-tuning epochs; the sweep as in `quick`. All three families together take at "
-        "most about an hour on 2 CPU cores.",
+        "most 100 features) sorted by number of rows, subsampled to at most 2,000 rows; deep learning "
+        "on (model, dataset) tasks (`mabprune.deep`): LeNet-5, the hierarchical RNN, the Siamese network "
+        "and ResNet-20 on MNIST and KMNIST (offline: the 10,000 official test images split three ways); "
+        "the text CNN, LSTM, BiLSTM and transformer on SST-2 and MR (stand-ins for IMDB); an MLP on AG "
+        "News (stand-in for Reuters); the memory network on bAbI en-10k tasks 1, 4, 11, 12 and 15. All 11 methods, 9 regressors "
+        "and 8 classifiers, seeds 0-2, 100 rounds of 16 arms, 3 fine-tuning epochs; the sweep as in "
+        "`quick`. The two tabular families together take about an hour on 2 CPU cores; the "
+        "deep-learning grid was measured at more than a day there (results/deep_budget.json) and is "
+        "sized for a GPU.",
         {"classification": lambda root: list(STANDARD_PMLB["classification"]),
          "regression": lambda root: list(STANDARD_PMLB["regression"]),
-         "deep_learning": ("vision:mnist", "vision:kmnist", "text:sst2", "text:trec", "text:sms_spam",
-                           "text:ag_news", "text:mr", "text:subj", "text:cr", "text:mpqa",
-                           *(f"babi:qa{t}" for t in range(1, 11)))},
+         "deep_learning": STANDARD_DEEP},
         (0, 1, 2),
         dict(_SETTINGS, rounds=100) | {"methods": METHODS, "regressors": REGRESSORS, "classifiers": CLASSIFIERS},
         {"tabular": dict(_TABULAR, max_rows=2000),
@@ -269,10 +288,11 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(
         "full",
         "Every dataset of each family: the embedded sets plus the whole default PMLB selection "
-        "per tabular family, every image and text set, the 20 bAbI tasks (1k) and the embedded "
-        "deep-learning sets; all 11 methods, 9 regressors and 8 classifiers, seeds 0-9, 500 rounds of 32 arms, 5 fine-tuning "
+        "per tabular family; the standard deep-learning tasks plus the authors' originals through "
+        "their loaders (IMDB, Reuters, CIFAR-10/100, SVHN, MNIST's training set; downloads) and all "
+        "20 bAbI en-10k tasks; all 11 methods, 9 regressors and 8 classifiers, seeds 0-9, 500 rounds of 32 arms, 5 fine-tuning "
         "epochs, the sweep at 0.1, 0.2, ..., 0.9. Hours; a GPU is recommended.",
-        {f: _full_datasets(f) for f in GRID_FAMILIES},
+        {**{f: _full_datasets(f) for f in GRID_FAMILIES}, "deep_learning": FULL_DEEP},
         tuple(range(10)),
         dict(_SETTINGS, rounds=500, arms_per_round=32, batch_size=128, fine_tune_epochs=5,
              sweep_amounts=tuple(round(0.1 * i, 1) for i in range(1, 10)))
@@ -338,6 +358,12 @@ def _check_datasets(family: str, value, root) -> tuple:
     for name in value:
         if not isinstance(name, str):
             raise ValueError(f"datasets must be registry names (str), got {name!r}")
+        if deep.is_task(name):  # "<model>@<dataset>": a known model on a known dataset it takes
+            if family != "deep_learning":
+                raise ValueError(f"task {name!r} is a deep-learning task; the {family} grid takes datasets")
+            if deep.parse_task(name)[1] not in known:
+                raise ValueError(f"unknown dataset in task {name!r}.{_close(name.partition('@')[2], known)}")
+            continue
         if name not in known:
             try:  # a PMLB name outside the default selection is still a dataset
                 data.is_available(name, root)
@@ -521,6 +547,7 @@ def _hash(params: dict) -> str:
 
 
 def _group(name: str) -> str:
+    name = name.rpartition("@")[2]  # a deep task "<model>@<dataset>" trains in its dataset's group
     return GROUP_OF[_registry(str(data.data_root(None))).get(name, "classification")]
 
 
@@ -546,11 +573,14 @@ def _params(spec: GridSpec, dataset: str, seed: int, kind: str, method: str, amo
     if method not in policies.POLICIES:  # these only steer a bandit
         prune_p = {k: v for k, v in prune_p.items() if k not in _POLICY_ONLY + ("max_batch_fraction", "margin",
                                                                                 "pulls_per_unit", "calibration_batches")}
-    p.update(amount=amount, model={"arch": _ARCH[group], "hidden": list(t["hidden"])},
-             train={"epochs": t["epochs"], "lr": t["lr"], "batch_size": t["train_batch_size"],
-                    "weight_decay": t["weight_decay"]},
+    model = {"arch": _ARCH[group], "hidden": list(t["hidden"])}
+    train = {"epochs": t["epochs"], "lr": t["lr"], "batch_size": t["train_batch_size"], "weight_decay": t["weight_decay"]}
+    if deep.is_task(dataset):  # the task's own network and recipe (mabprune.deep)
+        d = deep.grid_params(dataset, spec.profile)
+        model, train, p["data"]["max_rows"] = d["model"], d["train"], d["max_rows"]
+    p.update(amount=amount, model=model, train=train,
              prune=prune_p, fine_tune={"epochs": spec.fine_tune_epochs if spec.protocol == "companion" else 0,
-                                       "lr": t["lr"]})
+                                       "lr": train["lr"]})
     return p
 
 

@@ -1,0 +1,110 @@
+"""Deep tasks ("<model>@<dataset>", mabprune.deep): names, the data each network takes, the
+cache of trained networks, the grid's records and plans, and the notebook on deep tasks."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mabprune import deep
+from mabprune.experiments import run_grid
+from mabprune.profiles import grid_spec, plan_runs
+
+torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MABPRUNE_CACHE", str(tmp_path / "cache"))
+
+
+def test_task_names_are_checked_with_the_reason():
+    assert deep.parse_task("bilstm@text:mr") == ("bilstm", "text:mr")
+    for bad, why in (("lenet", "'<model>@<dataset>'"), ("lenett@vision:mnist", "unknown model 'lenett'"),
+                     ("lstm@vision:mnist", "takes text datasets"), ("memn2n@text:sst2", "bAbI")):
+        with pytest.raises(ValueError, match=why):
+            deep.parse_task(bad)
+    with pytest.raises(ValueError, match="unknown dataset in task"):
+        grid_spec("deep_learning", "smoke", datasets=["lenet@vision:mnst"])
+    with pytest.raises(ValueError, match="deep-learning task"):
+        grid_spec("classification", "smoke", datasets=["lenet@vision:mnist"])
+
+
+def test_siamese_pairs_bag_of_words_and_memories(shared_data):
+    ds = deep.load_task("siamese@vision:mnist", size="tiny", root=shared_data, max_rows=300)
+    assert ds.X_train.shape[1:] == (2, 28, 28) and ds.n_classes == 2
+    assert 0.3 < ds.y_train.mean() < 0.7  # about half the pairs are same-class
+    bow = deep.load_task("mlp@text:ag_news", size="tiny", root=shared_data, max_rows=300)
+    assert bow.X_train.shape[1] == 200 and set(np.unique(bow.X_train)) <= {0.0, 1.0}
+    mem = deep.load_task("memn2n@babi10k:qa1", size="tiny", root=shared_data, max_rows=500)
+    m, j = mem.meta["memory_size"], mem.meta["sentence_len"]
+    assert mem.X_train.shape[1:] == (m + 1, j) and len(mem.y_test) == 1000 and mem.n_classes == 6
+    assert (mem.X_train[:, -1] > 0).any(1).all()  # every row ends with its question
+    assert mem.X_train.max() < mem.meta["vocab_size"]
+
+
+def test_the_cache_reuses_and_never_trusts_a_bad_entry(shared_data, tmp_path):
+    task = "lenet@vision:mnist"
+    r = deep.recipe(task, "tiny")
+    ds = deep.load_task(task, size="tiny", root=shared_data, max_rows=r["max_rows"])
+    first, info = deep.train_network(task, ds, r, seed=0)
+    again, info2 = deep.train_network(task, ds, r, seed=0)
+    assert not info["cache_hit"] and info2["cache_hit"]
+    assert info2["val_accuracy_before"] == info["val_accuracy_before"] and info["model_name"] == "LeNet5"
+    for a, b in zip(first.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    other, info3 = deep.train_network(task, ds, dict(r, epochs=1), seed=0)  # another recipe: another entry
+    assert not info3["cache_hit"]
+    entries = sorted((tmp_path / "cache").glob("*.pt"))
+    assert len(entries) == 2
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:100])  # truncated
+    _, info4 = deep.train_network(task, ds, r, seed=0)
+    assert not info4["cache_hit"] and info4["val_accuracy_before"] == info["val_accuracy_before"]
+
+
+def test_grid_records_carry_the_network(shared_data, tmp_path):
+    spec = grid_spec("deep_learning", "smoke", datasets=["text_cnn@text:mr", "memn2n@babi10k:qa1"],
+                     methods=["ucb1", "none"], sweep_methods=[], data_root=str(shared_data))
+    df = run_grid(spec, results_dir=tmp_path / "store", progress=False)
+    assert (df["status"] == "ok").all() and len(df) == 4
+    assert set(df["model_name"]) == {"TextCNN", "MemN2N"}
+    assert df["val_accuracy_before"].between(0, 1).all() and df["metric_before"].between(0, 1).all()
+    params = df.iloc[0]["params"]
+    assert params["model"]["arch"] == "text_cnn" and params["train"]["deep_protocol"] == deep.DEEP_PROTOCOL
+    again = run_grid(spec, results_dir=tmp_path / "store2", progress=False)
+    assert again["cache_hit"].all()  # a second store reuses the trained networks
+
+
+def test_standard_and_full_plans_name_the_tasks():
+    standard = grid_spec("deep_learning", "standard")
+    assert "lenet@vision:mnist" in standard.datasets and "memn2n@babi10k:qa1" in standard.datasets
+    assert {"resnet20@vision:kmnist", "transformer@text:mr", "mlp@text:ag_news"} <= set(standard.datasets)
+    runs = plan_runs(standard)
+    lenet = next(r for r in runs if r["dataset"] == "lenet@vision:mnist")
+    assert lenet["params"]["model"]["arch"] == "lenet" and lenet["key"].startswith("lenet@vision:mnist|")
+    full = grid_spec("deep_learning", "full").datasets
+    for task in ("vgg@vision:cifar10", "vgg@vision:cifar100", "vgg@vision:svhn", "lstm@text:imdb", "mlp@text:reuters"):
+        assert task in full
+    assert deep.authors_row("vgg@vision:svhn") == "Conv (SVHN)"
+
+
+@pytest.mark.slow
+def test_notebook_on_deep_tasks(shared_data, tmp_path):
+    import nbformat
+    import papermill as pm
+
+    source = REPO / "notebooks" / "deep_learning.ipynb"
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(source), str(out), parameters={
+        "profile": "smoke", "datasets": ["lenet@vision:mnist", "lstm@text:sst2"], "results_dir": str(tmp_path / "s"),
+        "device": "cpu", "data_root": str(shared_data)}, kernel_name="python3", cwd=str(source.parent),
+        progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    text = json.dumps([o for c in nb.cells if c.cell_type == "code" for o in c.outputs])
+    assert "LeNet5" in text and "LSTMClassifier" in text
+    if (REPO.parent / "shared" / "paper" / "authors" / "deep_learning.csv").is_file():
+        assert "LeCun (MNIST)" in text and "LSTM (IMDB)" in text
