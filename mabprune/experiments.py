@@ -1,4 +1,5 @@
-"""The experiment protocol, the resumable results store and the tables the notebooks show.
+"""The experiment protocol and the grid runner (the store is :mod:`mabprune.store`, the tables
+the notebooks show are :mod:`mabprune.tables`; both re-exported here).
 
 Protocol of one (dataset, seed) cell: :func:`mabprune.data.load` splits the data three ways;
 one network (:func:`mabprune.models.build_model`) is trained on the training split; every
@@ -16,11 +17,8 @@ parameter that affects its result, so that :func:`run_grid` resumes where it sto
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
-import fcntl
-import json
 import math
 import os
 import platform
@@ -36,9 +34,11 @@ import numpy as np
 import pandas as pd
 
 from . import data, deep, models, policies
-from .classifiers import CLASSIFIER_PARAMS, fit_score
+from .classifiers import CLASSIFIER_PARAMS, fit_score  # noqa: F401 - CLASSIFIER_PARAMS used by the notebooks
 from .profiles import METHODS, REGRESSOR_PARAMS, GridSpec, _group, _int, plan_runs
 from .prune import prune
+from .store import _append, _latest, _load_store, _locked, _peek, _read, _rewrite  # noqa: F401 - re-exported
+from .tables import cost_table, load_records, mean_ranks, score_table, sweep_table  # noqa: F401 - re-exported
 
 __all__ = ["cost_table", "default_results_dir", "load_records", "mean_ranks", "missing_runs", "repo_root",
            "run_grid", "score_table", "sweep_table"]
@@ -236,105 +236,6 @@ def _cell(job: dict, emit, torch) -> None:
         except Exception as exc:  # noqa: BLE001
             rec = _error(run, exc, **common)
         emit(rec)
-
-
-# ----------------------------------------------------------------------------- the store
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """The store file, opened ``a+b`` under an exclusive lock on the inode the path names now."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fh = open(path, "a+b")
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            same = os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:  # else a rewrite replaced the file while we waited: lock the new one
-            break
-        fh.close()
-    try:
-        yield fh
-    finally:
-        fh.close()
-
-
-def _read(fh) -> tuple[list[dict], bool]:
-    """Records of an open store; drops a torn last line (the only damage an interrupted append
-    can do) by truncating it away. Returns (records, whether a full rewrite is needed)."""
-    fh.seek(0)
-    raw = fh.read()
-    lines = raw.split(b"\n")
-    records, bad = [], False
-    for line in lines[:-1]:
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            bad = bad or bool(line.strip())
-    if lines[-1]:  # no newline at the end: an append was interrupted
-        try:
-            records.append(json.loads(lines[-1]))
-            fh.write(b"\n")  # a complete record that only lacked its newline
-        except ValueError:
-            fh.truncate(len(raw) - len(lines[-1]))
-        fh.flush()
-        os.fsync(fh.fileno())
-    return records, bad
-
-
-def _latest(records: Iterable[dict]) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for r in records:
-        if isinstance(r, dict) and "key" in r:
-            out.pop(r["key"], None)  # the last record of a key wins, in the order written
-            out[r["key"]] = r
-    return out
-
-
-def _rewrite(path: Path, records: Iterable[dict]) -> None:
-    """Replace the store atomically: temp file in the same folder, fsync, os.replace."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as out:
-        for r in records:
-            out.write(_line(r))
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _line(record: dict) -> bytes:
-    return (json.dumps(record, sort_keys=False, separators=(",", ":"), allow_nan=False, default=str) + "\n").encode()
-
-
-def _load_store(path: Path, *, compact: bool = False) -> dict[str, dict]:
-    """Latest record per key of a store file (repairing it); ``compact`` drops superseded lines."""
-    if not path.exists():
-        return {}
-    with _locked(path) as fh:
-        records, bad = _read(fh)
-        latest = _latest(records)
-        if bad or (compact and len(latest) < len(records)):
-            _rewrite(path, latest.values())
-    return latest
-
-
-def _append(path: Path, record: dict) -> None:
-    line = _line(record)
-    with _locked(path) as fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size:
-            fh.seek(size - 1)
-            if fh.read(1) != b"\n":
-                _read(fh)  # repairs a torn tail left by a killed writer before appending
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _provenance(spec: GridSpec) -> dict:
@@ -595,156 +496,3 @@ def missing_runs(spec: GridSpec, results_dir: str | os.PathLike | None = None) -
     """
     store = _readable_store(_store_path(spec, results_dir))
     return [r["key"] for r in plan_runs(spec) if store.get(r["key"], {}).get("status") != "ok"]
-
-
-def _peek(path: Path) -> dict[str, dict]:
-    """Read-only load (no repair), for stores this process may not write."""
-    if not path.exists():
-        return {}
-    out = []
-    for line in path.read_bytes().split(b"\n"):
-        with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
-    return _latest(out)
-
-
-# ----------------------------------------------------------------------------- tables
-
-def load_records(results_dir: str | os.PathLike, family: str | None = None, *, profile: str | None = None,
-                 superseded: bool = False) -> pd.DataFrame:
-    """The records of a store folder, optionally of one family, or exactly those of a profile's grids.
-
-    Parameters
-    ----------
-    results_dir : str or path-like
-        A store folder such as ``results/quick``.
-    family : str, optional
-        ``classification``, ``regression`` or ``deep_learning``; default all.
-    profile : str, optional
-        Keep exactly the runs that this profile's grid of each family plans
-        (:func:`mabprune.profiles.plan_runs`), by key: records of other parameter settings
-        in the folder (a rerun with another ``amount``, older protocols) are left out, and a
-        family whose grid is empty or absent yields no rows. ``superseded`` is then moot.
-    superseded : bool, default=False
-        Keep records that a later run of the same dataset, method, kind, seed and amount
-        (with other parameters, e.g. more rounds) has superseded. By default only the latest
-        record of each such run is kept, so that a changed parameter does not mix old and
-        new results.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per record, in the order written; empty when there is none.
-    """
-    folder = Path(results_dir)
-    files = sorted(folder.glob("*.jsonl")) if family is None else [folder / f"{family}.jsonl"]
-    if profile is not None:
-        from .profiles import GRID_FAMILIES, grid_spec
-
-        rows = []
-        for f in files:
-            if f.stem in GRID_FAMILIES:
-                store = _peek(f)
-                rows += [store[r["key"]] for r in plan_runs(grid_spec(f.stem, profile)) if r["key"] in store]
-        return pd.DataFrame(rows)
-    rows = [r for f in files for r in _peek(f).values()]
-    if not superseded:
-        ident = ("family", "dataset", "method", "kind", "seed", "amount")
-        latest = {tuple(str(r.get(k)) for k in ident): r for r in rows}  # later records win
-        rows = list(latest.values())
-    return pd.DataFrame(rows)
-
-
-def _ok(records: pd.DataFrame) -> pd.DataFrame:
-    if records.empty:
-        return records
-    return records[records["status"] == "ok"]
-
-
-def score_table(records: pd.DataFrame, *, kind: str = "prune", amount: float | None = None) -> pd.DataFrame:
-    """Datasets × methods: the test metric after pruning, mean over seeds, ``ok`` runs only.
-
-    Parameters
-    ----------
-    records : pandas.DataFrame
-        From :func:`run_grid` or :func:`load_records`.
-    kind : {"prune", "sweep", "regressor", "classifier"}, default="prune"
-        Which runs. With ``"prune"`` the regressors (regression records) or the standard
-        classifiers (classification records) are added as further columns.
-    amount : float, optional
-        Keep only this pruning fraction (required when the records hold several).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``dataset``, one column per method (policies and baselines in the order of
-        :data:`mabprune.prune.METHODS`, then the regressors or classifiers).
-    """
-    ok = _ok(records)
-    if ok.empty:
-        return pd.DataFrame()
-    sel = ok[ok["kind"] == kind]
-    if amount is not None:
-        sel = sel[np.isclose(sel["amount"].astype(float), amount)]
-    elif kind not in ("regressor", "classifier") and sel["amount"].nunique() > 1:
-        raise ValueError(f"the records hold several amounts {sorted(sel['amount'].unique())}: pass amount=")
-    if kind == "prune":  # fitted, not pruned: one score per cell, whatever the amount
-        sel = pd.concat([sel, ok[ok["kind"].isin(["regressor", "classifier"])]])
-    table = sel.pivot_table(index="dataset", columns="method", values="metric_after", aggfunc="mean")
-    order = [m for m in (*METHODS, *REGRESSOR_PARAMS, *CLASSIFIER_PARAMS) if m in table.columns]
-    return table[order + [c for c in table.columns if c not in order]].rename_axis(columns=None)
-
-
-def mean_ranks(table: pd.DataFrame) -> pd.Series:
-    """Mean rank of each method over the datasets of a :func:`score_table` (1 = best).
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"a": [0.9, 0.8], "b": [0.7, 0.8]}, index=["x", "y"])
-    >>> mean_ranks(t).to_dict()
-    {'a': 1.25, 'b': 1.75}
-    """
-    return table.rank(axis=1, ascending=False, method="average").mean().sort_values()
-
-
-def sweep_table(records: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of the test metric per dataset, method and amount.
-
-    The unpruned score is added as amount 0 for every method of the sweep.
-    """
-    ok = _ok(records)
-    if ok.empty or not (ok["kind"] == "sweep").any():
-        return pd.DataFrame(columns=["dataset", "method", "amount", "mean", "std", "n"])
-    sw = ok[ok["kind"] == "sweep"][["dataset", "method", "seed", "amount", "metric_before", "metric_after"]]
-    zero = sw.drop_duplicates(["dataset", "method", "seed"]).assign(amount=0.0, metric_after=lambda d: d.metric_before)
-    both = pd.concat([zero, sw]).astype({"amount": float, "metric_after": float})
-    out = both.groupby(["dataset", "method", "amount"])["metric_after"].agg(["mean", "std", "count"])
-    return out.rename(columns={"count": "n"}).reset_index()
-
-
-def cost_table(records: pd.DataFrame) -> pd.DataFrame:
-    """Per method: mean pruning seconds, training seconds, pulls and pulls per second per run.
-
-    Parameters
-    ----------
-    records : pandas.DataFrame
-        From :func:`run_grid` or :func:`load_records` (``ok`` runs of kind ``prune`` and
-        ``regressor`` or ``classifier`` are used).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``method``; columns ``runs``, ``prune_time_s``, ``train_time_s``, ``pulls``,
-        ``pulls_per_second``.
-    """
-    ok = _ok(records)
-    if ok.empty:
-        return pd.DataFrame()
-    sel = ok[ok["kind"].isin(["prune", "regressor", "classifier"])].copy()
-    for col in ("prune_time_s", "train_time_s", "pulls", "pulls_per_second"):
-        sel[col] = pd.to_numeric(sel.get(col), errors="coerce")
-    out = sel.groupby("method").agg(runs=("key", "size"), prune_time_s=("prune_time_s", "mean"),
-                                    train_time_s=("train_time_s", "mean"), pulls=("pulls", "mean"),
-                                    pulls_per_second=("pulls_per_second", "mean"))
-    order = [m for m in (*METHODS, *REGRESSOR_PARAMS, *CLASSIFIER_PARAMS) if m in out.index]
-    return out.loc[order]
