@@ -2,17 +2,13 @@
 Linear/Conv layers), masked == removed for channels of every group, batched == naive, and
 one `prune` run that returns a smaller working model."""
 
-import copy
 
-import numpy as np
 import pytest
 import torch
 
-from mabprune import batch, models, prune
-from mabprune.arms import Masker, find_arms
-from mabprune.engine import make_engine
-from mabprune.graph import remove
-from tests.nets import _randomise_batchnorm
+from mabprune import models, prune
+from mabprune.arms import find_arms
+from tests.nets import _randomise_batchnorm, assert_engines_agree, assert_masked_equals_removed, sample_arms
 
 torch.set_num_threads(1)
 
@@ -62,12 +58,6 @@ def _data(name, n=12):
     return model, inputs(n), torch.randint(0, n_classes, (n,))
 
 
-def _sample(arms, per_group=2, seed=0):
-    rng = np.random.default_rng(seed)
-    return np.concatenate([layer.offset + rng.choice(layer.n_units, size=min(per_group, layer.n_units - 1),
-                                                     replace=False) for layer in arms.layers])
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_and_arms(name):
     model, X, _ = _data(name)
@@ -83,21 +73,8 @@ def test_masked_equals_removed_and_batched_equals_naive(name):
     model, X, y = _data(name)
     example = X[:2]
     arms = find_arms(model, example)
-    chosen = _sample(arms)
-    with torch.no_grad(), Masker(model, arms) as masker:
-        masker.set(chosen)
-        masked = batch.call(model, X)
-    pruned = copy.deepcopy(model)
-    remove(pruned, example, arms.per_group(chosen))
-    with torch.no_grad():
-        removed = pruned(X)
-    assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in model.parameters())
-    torch.testing.assert_close(masked, removed, rtol=1e-5, atol=1e-5 * max(float(masked.abs().max()), 1.0))
-    ids = _sample(arms, per_group=2, seed=1)
-    fast = make_engine("batched", model, arms).pull(ids, X, y)
-    slow = make_engine("naive", model, arms).pull(ids, X, y)
-    base = make_engine("naive", model, arms).base_losses(X, y).mean().item()
-    np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-5 * base)
+    assert_masked_equals_removed(model, arms, X, example, sample_arms(arms, per_group=2))
+    assert_engines_agree(model, arms, sample_arms(arms, per_group=2, seed=1), X, y)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -2,7 +2,6 @@
 architectures (residual streams, concatenations, depthwise convs, shared modules, in-place
 ReLU, per-token MLPs, two/dict inputs, LSTMs, transformers, a tiny BERT)."""
 
-import copy
 
 import numpy as np
 import pytest
@@ -10,9 +9,8 @@ import torch
 
 from mabprune import prune
 from mabprune import batch
-from mabprune.arms import Masker, find_arms
-from mabprune.engine import make_engine
-from mabprune.graph import remove
+from mabprune.arms import find_arms
+from tests.nets import assert_engines_agree, assert_masked_equals_removed, sample_arms
 from tests.zoo import build, zoo
 
 torch.set_num_threads(1)
@@ -38,36 +36,17 @@ def _data(name, n=10):
     return model, make(n), torch.randint(0, n_classes, (n,))
 
 
-def _sample(arms, per_group=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return np.concatenate([layer.offset + rng.choice(layer.n_units, size=min(per_group, layer.n_units - 1), replace=False)
-                           for layer in arms.layers])
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_masked_equals_removed_and_batched_equals_naive(name):
     model, X, y = _data(name, N_SAMPLES.get(name, 10))
     example = batch.index(X, slice(0, 2))
     arms = find_arms(model, example)          # self-checks two channels of every group
     assert arms.n_arms > 0
-    chosen = _sample(arms)
-    with torch.no_grad(), Masker(model, arms) as masker:
-        masker.set(chosen)
-        masked = batch.call(model, X)
-    pruned = copy.deepcopy(model)
-    remove(pruned, example, arms.per_group(chosen))
-    with torch.no_grad():
-        removed = batch.call(pruned, X)
-    assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in model.parameters())
-    scale = float(masked.abs().max())
-    torch.testing.assert_close(masked, removed, rtol=1e-5, atol=1e-5 * max(scale, 1.0))
-    ids = _sample(arms, per_group=2, seed=1)
+    assert_masked_equals_removed(model, arms, X, example, sample_arms(arms))
+    ids = sample_arms(arms, per_group=2, seed=1)
     if name in N_PULLED:   # every kind of group: the stem, the streams (downsample roots), inner convs
         ids = ids[np.linspace(0, len(ids) - 1, N_PULLED[name]).round().astype(int)]
-    fast = make_engine("batched", model, arms).pull(ids, X, y)
-    slow = make_engine("naive", model, arms).pull(ids, X, y)
-    base = make_engine("naive", model, arms).base_losses(X, y).mean().item()
-    np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-5 * base)
+    assert_engines_agree(model, arms, ids, X, y)
 
 
 @pytest.mark.parametrize("name", NAMES)
