@@ -165,3 +165,24 @@ def test_static_css_and_local_extension_are_registered(config):
     assert "overflow-x: auto" in text and "@media print" in text
     excluded = set(config.get("exclude_patterns") or [])
     assert {"book/_ext", "book/_static"} <= excluded
+
+
+def test_every_doc_reference_resolves_from_where_the_page_is_built():
+    # Sources in notebooks/ are built from book/executed/, pages in book/ from book/: a {doc}
+    # target that names no file there is a warning, and the book builds with warnings as errors.
+    root = Path(__file__).resolve().parents[1]
+    pages = [(p, root / "book" / "executed", json.loads(p.read_text())) for p in sorted((root / "notebooks").glob("*.ipynb"))]
+    pages += [(p, p.parent, None) for p in sorted((root / "book").glob("*.md"))]
+    missing = []
+    for path, base, nb in pages:
+        text = path.read_text() if nb is None else "\n".join(
+            "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        for target in re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", text):
+            resolved = (base / target).resolve()
+            if resolved.parent == (root / "book" / "executed").resolve():  # executed copies of notebooks/
+                ok = (root / "notebooks" / f"{resolved.name}.ipynb").exists()
+            else:
+                ok = any(resolved.with_suffix(s).exists() for s in (".md", ".ipynb"))
+            if not ok:
+                missing.append(f"{path.name}: {target}")
+    assert not missing, missing
