@@ -62,13 +62,10 @@ def active_counts(model: nn.Module, arms: ArmSet, X) -> dict[str, np.ndarray]:
         def fn(values, name=layer.name):
             seen.setdefault(name, values.ne(0).any(-1).sum(0).cpu().numpy())
         handles.append(register_unit_hook(arms, layer, fn))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with batch.eval_mode(model), torch.no_grad():
             batch.call(model, X)
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     return seen

@@ -150,13 +150,10 @@ def _trace(model: nn.Module, example_inputs) -> list[tuple[str, nn.Module, objec
             def hook(mod, inputs, output, name=name):
                 calls.append((name, mod, inputs[0] if inputs else None, output))
             handles.append(module.register_forward_hook(hook))
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with batch.eval_mode(model), torch.no_grad():
             batch.call(model, example_inputs)
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     return calls
@@ -308,15 +305,11 @@ def _leaf_chain(model: nn.Module, calls, example_inputs) -> nn.Sequential | None
             or calls[0][2] is not example_inputs or any(not isinstance(c[3], torch.Tensor) for c in calls):
         return None
     seq = nn.Sequential(*[c[1] for c in calls])
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with batch.eval_mode(model), torch.no_grad():
             same = torch.equal(seq(example_inputs), batch.call(model, example_inputs))
     except (RuntimeError, TypeError, ValueError):
         same = False
-    finally:
-        model.train(was_training)
     return seq if same else None
 
 
@@ -486,14 +479,11 @@ def unit_means(model: nn.Module, arms: ArmSet, inputs, *, batch_size: int = 512)
                 sums[key] = sums[key] + s if key in sums else s
             handles.append(reader.module.register_forward_pre_hook(hook))
     n = batch.length(inputs)
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with batch.eval_mode(model), torch.no_grad():
             for start in range(0, n, batch_size):
                 batch.call(model, batch.index(inputs, slice(start, start + batch_size)))
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     out: dict[str, dict[str, torch.Tensor]] = {}

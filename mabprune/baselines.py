@@ -126,12 +126,9 @@ def activation_variation_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor,
             handles.append(register_unit_hook(arms, layer, hook))
         if masked is not None and len(masked):
             masker.set(masked)
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
+        with batch.eval_mode(model), torch.no_grad():
             for start in range(0, batch.length(X), batch_size):
                 batch.call(model, batch.index(X, slice(start, start + batch_size)))
-        model.train(was_training)
     finally:
         for h in handles:
             h.remove()
@@ -190,15 +187,12 @@ def taylor_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, y: torch.Tens
     gates = {layer.name: torch.ones(layer.n_units, device=device, requires_grad=True) for layer in arms.layers}
     masker = Masker(model, arms, fill=fill, mask=gates)   # the gates multiply every reader's input
     n = batch.length(X)
-    was_training = model.training
-    model.eval()
     try:
-        with masker:
+        with batch.eval_mode(model), masker:
             for start in range(0, n, batch_size):
                 xb, yb = batch.index(X, slice(start, start + batch_size)), y[start:start + batch_size]
                 (loss(batch.call(model, xb), yb).sum() / n).backward()
     finally:
-        model.train(was_training)
         model.zero_grad(set_to_none=True)
     grad = np.concatenate([gates[layer.name].grad.double().cpu().numpy() for layer in arms.layers])
     if variant == "signed":

@@ -8,7 +8,8 @@ prediction, or an object with ``.logits`` (Hugging Face models).
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -77,3 +78,24 @@ def prediction(out) -> torch.Tensor:
         return out[0]
     raise ValueError(f"the model's output is a {type(out).__name__}: expected a tensor, a tuple starting with one, "
                      "or an object with .logits")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode for the block, its train/eval flag restored afterwards (also on error).
+
+    Examples
+    --------
+    >>> m = nn.Sequential(nn.Dropout(0.5)).train()
+    >>> with eval_mode(m):
+    ...     m.training
+    False
+    >>> m.training
+    True
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

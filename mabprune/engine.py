@@ -27,6 +27,7 @@ Both run in eval mode (no dropout, BatchNorm running statistics) under ``torch.n
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Callable
 
@@ -93,21 +94,11 @@ def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(out, y, reduction="none")   # probabilities, ignore_index, (N, C, d...) outputs
 
 
-class _EvalMode:
+@contextlib.contextmanager
+def _EvalMode(model: nn.Module):
     """Eval mode and no_grad for the duration of a pull; restores the training flag."""
-
-    def __init__(self, model: nn.Module):
-        self.model = model
-
-    def __enter__(self):
-        self.was_training = self.model.training
-        self.model.eval()
-        self.no_grad = torch.no_grad()
-        self.no_grad.__enter__()
-
-    def __exit__(self, *exc):
-        self.no_grad.__exit__(*exc)
-        self.model.train(self.was_training)
+    with batch.eval_mode(model), torch.no_grad():
+        yield
 
 
 class Engine:

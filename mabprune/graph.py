@@ -119,14 +119,9 @@ def attention_heads(model: nn.Module) -> dict[nn.Module, tuple[str, int]]:
 
 def build_graph(model: nn.Module, example_inputs) -> tp.DependencyGraph:
     """Torch-Pruning's dependency graph of ``model`` on ``example_inputs`` (eval mode)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.enable_grad():
-            return tp.DependencyGraph().build_dependency(
-                model, example_inputs=example_inputs, forward_fn=batch.call, verbose=False)
-    finally:
-        model.train(was_training)
+    with batch.eval_mode(model), torch.enable_grad():
+        return tp.DependencyGraph().build_dependency(
+            model, example_inputs=example_inputs, forward_fn=batch.call, verbose=False)
 
 
 def _out_fn(module: nn.Module):

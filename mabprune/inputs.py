@@ -87,13 +87,8 @@ def _check_inputs(model: nn.Module, X, y: torch.Tensor, loss_fn) -> None:
             raise ValueError(f"an input tensor has dtype {t.dtype} but the model's parameters are {param.dtype}: "
                              f"convert one of them (e.g. X.to({param.dtype}))")
     name = getattr(loss_fn, "__class__", type(None)).__name__ if isinstance(loss_fn, nn.Module) else loss_fn
-    with torch.no_grad():
-        was_training = model.training
-        model.eval()
-        try:
-            out = batch.call(model, batch.index(X, slice(0, 2)))
-        finally:
-            model.train(was_training)
+    with batch.eval_mode(model), torch.no_grad():
+        out = batch.call(model, batch.index(X, slice(0, 2)))
     if name in ("cross_entropy", "CrossEntropyLoss", "NLLLoss"):
         if y.is_floating_point() and y.shape == out.shape:
             return   # class probabilities
@@ -115,15 +110,10 @@ def _check_inputs(model: nn.Module, X, y: torch.Tensor, loss_fn) -> None:
 
 def _check_finite_losses(model, loss, X, y, batch_size) -> None:
     """Fail before any pull if the unpruned loss is NaN on some batch, naming the batch."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for b, start in enumerate(range(0, batch.length(X), batch_size)):
-                values = loss(batch.call(model, batch.index(X, slice(start, start + batch_size))), y[start:start + batch_size])
-                if not torch.isfinite(values).all():
-                    bad = start + int(torch.nonzero(~torch.isfinite(values))[0])
-                    raise ValueError(f"the loss is NaN or infinite on batch {b} of the reward data "
-                                     f"(samples {start}..{start + len(values) - 1}, first at sample {bad})")
-    finally:
-        model.train(was_training)
+    with batch.eval_mode(model), torch.no_grad():
+        for b, start in enumerate(range(0, batch.length(X), batch_size)):
+            values = loss(batch.call(model, batch.index(X, slice(start, start + batch_size))), y[start:start + batch_size])
+            if not torch.isfinite(values).all():
+                bad = start + int(torch.nonzero(~torch.isfinite(values))[0])
+                raise ValueError(f"the loss is NaN or infinite on batch {b} of the reward data "
+                                 f"(samples {start}..{start + len(values) - 1}, first at sample {bad})")

@@ -9,7 +9,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from . import graph
+from . import batch, graph
 from .arms import ArmSet
 
 
@@ -70,11 +70,9 @@ def _remove(model: nn.Module, arms: ArmSet, removal: np.ndarray, example,
 
 
 def _count(model: nn.Module, example) -> tuple[int, int]:
-    was_training = model.training
-    model.eval()
-    if isinstance(example, dict):
-        macs, params = tp.utils.count_ops_and_params(model, example)
-    else:
-        macs, params = tp.utils.count_ops_and_params(model, example if isinstance(example, torch.Tensor) else list(example))
-    model.train(was_training)
+    with batch.eval_mode(model):
+        if isinstance(example, dict):
+            macs, params = tp.utils.count_ops_and_params(model, example)
+        else:
+            macs, params = tp.utils.count_ops_and_params(model, example if isinstance(example, torch.Tensor) else list(example))
     return int(macs), int(params)

@@ -60,9 +60,7 @@ def _probe(layer) -> list[int]:
 
 
 def mismatch(model, arms, example_inputs, arm_ids) -> str | None:
-    was_training = model.training
-    model.eval()
-    try:
+    with batch.eval_mode(model):
         with torch.no_grad(), Masker(model, arms) as masker:
             masker.set(arm_ids)
             masked = batch.call(model, example_inputs)
@@ -73,8 +71,6 @@ def mismatch(model, arms, example_inputs, arm_ids) -> str | None:
                 removed = batch.call(pruned.eval(), example_inputs)
         except (RuntimeError, ValueError) as exc:
             return f"the removed model fails: {type(exc).__name__}: {str(exc)[:200]}"
-    finally:
-        model.train(was_training)
     if masked.shape != removed.shape:
         return f"output shapes {tuple(masked.shape)} vs {tuple(removed.shape)}"
     scale = max(1.0, float(masked.abs().max()))

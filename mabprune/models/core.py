@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import batch
+
 
 def mlp(n_inputs: int, n_outputs: int, *, hidden: Sequence[int] = (64, 64), dropout: float = 0.0,
         batch_norm: bool = False) -> nn.Sequential:
@@ -158,12 +160,9 @@ def fit(model: nn.Module, X, y, *, task: str = "classification", epochs: int = 5
 def predict(model: nn.Module, X, *, batch_size: int = 1024, device: str | None = None) -> torch.Tensor:
     """Model outputs in eval mode, batched."""
     device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     X = _tensor(X, device)
-    out = torch.cat([model(X[s:s + batch_size]) for s in range(0, len(X), batch_size)])
-    model.train(was_training)
-    return out
+    with batch.eval_mode(model):
+        return torch.cat([model(X[s:s + batch_size]) for s in range(0, len(X), batch_size)])
 
 
 def evaluate(model: nn.Module, X, y, *, task: str = "classification", batch_size: int = 1024) -> float:
