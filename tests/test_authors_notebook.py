@@ -64,7 +64,7 @@ def _iris_store(folder: Path) -> None:
 def test_notebook_is_output_free_with_parameters():
     nb = json.loads(NOTEBOOK.read_text())
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
-    assert set(pm.inspect_notebook(str(NOTEBOOK))) == {"paper_dir", "profile", "results_dir",
+    assert set(pm.inspect_notebook(str(NOTEBOOK))) == {"paper_dir", "profile", "profiles", "results_dir",
                                                        "alpha"}
 
 
