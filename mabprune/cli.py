@@ -170,12 +170,8 @@ def _cmd_datasets(args) -> int:
 def _book_profiles_of(args) -> dict[str, str]:
     """The per-family profiles a ``book-notebooks`` call asks for (``--profile auto``, a single
     profile, or ``--profiles``)."""
-    if args.profiles is not None:
-        if args.profile is not None:
-            raise ValueError("give --profile or --profiles, not both")
+    if args.profiles is not None:  # argparse allows one of the two, and requires one
         return parse_profiles(args.profiles)
-    if args.profile is None:
-        raise ValueError("book-notebooks needs --profile (smoke, quick, standard, full or auto) or --profiles")
     if args.profile == "auto":
         return book_profiles()
     return resolve_profiles(None, args.profile)
@@ -381,10 +377,11 @@ def _parser() -> argparse.ArgumentParser:
     ds.set_defaults(func=_cmd_datasets)
 
     book = sub.add_parser("book-notebooks", help="execute every notebook of notebooks/ into book/executed/")
-    book.add_argument("--profile", choices=("smoke", "quick", "standard", "full", "auto"),
+    which = book.add_mutually_exclusive_group(required=True)
+    which.add_argument("--profile", choices=("smoke", "quick", "standard", "full", "auto"),
                       help="the profile of every family; auto: each family at its book profile (standard where "
                            "results/standard covers the family's standard grid, else quick)")
-    book.add_argument("--profiles", metavar="PAIRS",
+    which.add_argument("--profiles", metavar="PAIRS",
                       help="per-family profiles, as 'default-profile --per-family' prints them: "
                            "'classification=standard regression=standard deep_learning=quick'")
     book.add_argument("--data-root", help="data root passed to notebooks that take one")
