@@ -204,13 +204,13 @@ def profile_notes(profiles: Mapping[str, str], standard_dir: str | os.PathLike |
         missing, planned = standard_coverage(family, standard_dir)
         held = f"{planned - missing:,} of the {planned:,} runs of its standard grid with status ok"
         if profile == "standard":
-            note = (f"standard: the standard store holds {held}" if not missing else
-                    f"standard, as asked, though the standard store holds only {held}")
-        elif missing:
+            note = (f"standard: the standard store holds {held}." if not missing else
+                    f"standard, as asked, though the standard store holds only {held}.")
+        elif profile == BOOK_FALLBACK and missing:
             note = f"{profile}: the standard store holds {held}, so the book shows the {profile} profile."
-            if family == "deep_learning" and _gpu_words():  # why it is not computed here
-                note += f" {_gpu_words()}"
         else:
-            note = f"{profile}, as asked (the standard store would cover the grid)"
-        out[family] = note if note.endswith(".") else note + "."
+            note = f"{profile}, as asked (the standard store holds {held})."
+        if family == "deep_learning" and profile != "standard" and missing and _gpu_words():
+            note += f" {_gpu_words()}"  # why the standard deep grid is not computed here
+        out[family] = note
     return out

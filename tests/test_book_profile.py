@@ -122,6 +122,11 @@ def test_the_deep_learning_note_says_why_in_the_profiles_words(tmp_path):
     assert gpu and gpu[0].rstrip(".") in notes["deep_learning"]  # from the profile's description
     assert "GPU" not in notes["regression"]
     assert notes["classification"].startswith("standard, as asked, though the standard store holds only 0")
+    smoke = book_profile.profile_notes({"regression": "smoke", "deep_learning": "smoke"}, tmp_path)
+    n = len(plan_runs(grid_spec("regression", "standard")))
+    assert smoke["regression"] == f"smoke, as asked (the standard store holds 0 of the {n:,} runs of its " \
+        "standard grid with status ok)."
+    assert smoke["deep_learning"].startswith("smoke, as asked") and "GPU" in smoke["deep_learning"]
 
 
 def test_profile_strings_and_checks():

@@ -134,7 +134,7 @@ def test_glue_keys(executed):
     assert values["stats_profile"] == "test"
     assert values["stats_profile_mix"] == ("Every family comes from the same profile (tabular classification: "
                                            "test; tabular regression: test; deep learning: test).")
-    assert values["stats_deep_learning_profile_note"].startswith("test; read from the folder passed as results_dir")
+    assert values["stats_deep_learning_profile_note"].startswith("test: read from the folder passed as results_dir")
     assert values["stats_n_records"] == str(n_records)
     assert values["stats_n_errors"] == "3"
     assert values["stats_commit"] == "0123456789"
@@ -287,7 +287,7 @@ def test_families_of_different_profiles(tmp_path):
         "The families come from different profiles (tabular classification: quick; tabular regression: "
         "smoke; deep learning: smoke)")
     assert "C1" in values["stats_profile_mix"] and "C10" in values["stats_profile_mix"]
-    assert values["stats_tabular_classification_profile_note"].startswith("quick; read from the folder")
+    assert values["stats_tabular_classification_profile_note"].startswith("quick: read from the folder")
     assert values["stats_tabular_classification_profile_note"].endswith("the runs of the quick grid")
     assert values["stats_tabular_classification_n_datasets"] == "4"  # the quick grid's datasets
     assert values["stats_deep_learning_n_datasets"] == "2"
