@@ -41,6 +41,8 @@ _GRID_PARAMS = ("datasets", "methods", "seeds", "amount", "rounds")
 #: Grid parameters of the family notebooks that :func:`mabprune.profiles.grid_spec` takes.
 _SPEC_PARAMS = (*_GRID_PARAMS, "device", "data_root", "n_jobs")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _yaml_value(text: str):
     """A parameter value as papermill's ``-y`` reads it: a YAML literal (``[0, 1]``, ``0.3``, ``null``)."""
     import yaml
