@@ -22,7 +22,7 @@ from typing import Mapping
 __all__ = ["BOOK_FALLBACK", "book_profiles", "format_profiles", "parse_profiles", "profile_notes",
            "resolve_profiles", "standard_coverage"]
 
-#: Profiles a family may fall back to when the standard records do not cover its grid.
+#: The profile a family falls back to when the standard records do not cover its grid.
 BOOK_FALLBACK = "quick"
 
 
