@@ -5,10 +5,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Records profile for the book: standard when the records in results/standard cover the whole
-# standard grid (every run present with status ok), else quick (embedded data). Recursively
-# expanded, so it is evaluated inside the recipes, after the virtual environment exists.
-PROFILE ?= $(shell $(PY) -m mabprune default-profile 2>/dev/null || echo quick)
+# Records profile for the book. auto (the default): each family at its own book profile, standard
+# when results/standard/<family>.jsonl covers that family's standard grid (every planned run
+# present with status ok), else quick (embedded data); `make book PROFILE=quick` (or standard,
+# full, smoke) renders every family at that one profile.
+PROFILE ?= auto
+# What was rendered, for the closing message. Recursively expanded, so it is evaluated inside the
+# recipe, after the virtual environment exists and the notebooks ran.
+RENDERED = $(if $(filter auto,$(PROFILE)),$(shell $(PY) -m mabprune default-profile --per-family),$(PROFILE) for every family)
 # The data root: MABPRUNE_DATA if set, else DATA=..., else the project's data/ cache.
 DATA ?= $(or $(MABPRUNE_DATA),$(CURDIR)/data)
 export MABPRUNE_DATA := $(abspath $(DATA))
@@ -41,7 +45,7 @@ notebooks: $(STAMP)
 
 book: notebooks
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
-	@echo "The book is in _build/html/index.html (profile $(PROFILE))"
+	@echo "The book is in _build/html/index.html (profiles: $(RENDERED))"
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/arm_throughput.py

@@ -10,7 +10,9 @@ Examples
     mabprune plan --profile full --family regression
     mabprune datasets --family text
     mabprune book-notebooks --profile quick
+    mabprune book-notebooks --profile auto      # each family at its book profile (book_profiles)
     mabprune default-profile
+    mabprune default-profile --per-family       # classification=standard regression=standard deep_learning=quick
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
-__all__ = ["main"]
+from .book_profile import (BOOK_FALLBACK, book_profiles, format_profiles, parse_profiles,  # noqa: F401 - re-exported
+                           profile_notes, resolve_profiles, standard_coverage)
+
+__all__ = ["book_parameters", "book_profiles", "format_profiles", "main", "parse_profiles", "profile_notes",
+           "resolve_profiles", "standard_coverage"]
 
 #: The experiment notebooks and their results family, executed first, in this order.
 FAMILY_NOTEBOOKS = {"tabular_classification": "classification", "tabular_regression": "regression",
@@ -163,9 +169,71 @@ def _cmd_datasets(args) -> int:
     return 0
 
 
+def _book_profiles_of(args) -> dict[str, str]:
+    """The per-family profiles a ``book-notebooks`` call asks for (``--profile auto``, a single
+    profile, or ``--profiles``)."""
+    if args.profiles is not None:  # argparse allows one of the two, and requires one
+        return parse_profiles(args.profiles)
+    if args.profile == "auto":
+        return book_profiles()
+    return resolve_profiles(None, args.profile)
+
+
+def book_parameters(name: str, known: Mapping, profiles: Mapping[str, str], *, results_dir: str | None = None,
+                    data_root: str | None = None) -> dict:
+    """The papermill parameters ``book-notebooks`` gives notebook ``name``.
+
+    A family notebook (:data:`FAMILY_NOTEBOOKS`) gets its family's profile; a notebook with a
+    ``profiles`` parameter gets the whole mapping when the families differ (and ``profile``
+    when they agree); any other gets ``profile`` when every family has the same one.
+    ``results_dir`` and ``data_root`` go to the notebooks that take them; only parameters the
+    notebook declares (``known``, from papermill's ``inspect_notebook``) are passed.
+
+    Parameters
+    ----------
+    name : str
+        Notebook stem, e.g. ``"statistical_analysis"``.
+    known : mapping
+        The notebook's parameters (names are what matter).
+    profiles : mapping
+        Family -> profile for every family (:func:`resolve_profiles`).
+    results_dir, data_root : str, optional
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> mixed = {"classification": "standard", "regression": "standard", "deep_learning": "quick"}
+    >>> book_parameters("deep_learning", {"profile": {}, "results_dir": {}}, mixed)
+    {'profile': 'quick'}
+    >>> book_parameters("statistical_analysis", {"profile": {}, "profiles": {}}, mixed)
+    {'profiles': {'classification': 'standard', 'regression': 'standard', 'deep_learning': 'quick'}}
+    """
+    distinct = set(profiles.values())
+    if name in FAMILY_NOTEBOOKS:
+        params: dict = {"profile": profiles[FAMILY_NOTEBOOKS[name]]}
+    elif len(distinct) == 1:
+        params = {"profile": next(iter(distinct))}
+    elif "profiles" in known:
+        params = {"profiles": dict(profiles)}
+    elif "profile" in known:
+        raise ValueError(f"{name} takes one profile but the families are at different profiles "
+                         f"({format_profiles(profiles)}): give it a 'profiles' parameter, or pass --profile")
+    else:
+        params = {}
+    if len(distinct) > 1 and results_dir is not None:
+        raise ValueError(f"--results-dir names one store, but the families are at different profiles "
+                         f"({format_profiles(profiles)}): pass --profile with it")
+    params.update(results_dir=results_dir, data_root=data_root)
+    return {k: v for k, v in params.items() if k in known and v is not None}
+
+
 def _cmd_book_notebooks(args) -> int:
     from .experiments import repo_root
 
+    profiles = _book_profiles_of(args)
     root = repo_root()
     source = Path(args.notebooks_dir) if args.notebooks_dir else root / "notebooks"
     out = Path(args.output_dir) if args.output_dir else root / "book" / "executed"
@@ -174,12 +242,13 @@ def _cmd_book_notebooks(args) -> int:
     order += [n for n in present if n not in order]
     # Without --results-dir the notebooks find results/<profile> themselves, so the executed
     # copies (downloadable from the book) hold no path of the machine that built them.
-    results_dir = Path(args.results_dir).resolve() if args.results_dir else None
-    for name in order:
-        known = _parameters_of(present[name])
-        params = {"profile": args.profile, "results_dir": None if results_dir is None else str(results_dir),
-                  "data_root": None if args.data_root is None else str(Path(args.data_root).resolve())}
-        params = {k: v for k, v in params.items() if k in known and v is not None}
+    results_dir = str(Path(args.results_dir).resolve()) if args.results_dir else None
+    data_root = None if args.data_root is None else str(Path(args.data_root).resolve())
+    print(f"book profiles: {format_profiles(profiles)}", flush=True)
+    # Every notebook's parameters are built (and checked) before the first one runs.
+    jobs = [(name, book_parameters(name, _parameters_of(present[name]), profiles, results_dir=results_dir,
+                                   data_root=data_root)) for name in order]
+    for name, params in jobs:
         print(f"executing {name} ({', '.join(f'{k}={v}' for k, v in params.items()) or 'no parameters'})",
               flush=True)
         code = _execute(present[name], out / f"{name}.ipynb", params)
@@ -274,17 +343,11 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_default_profile(args) -> int:
-    from .experiments import missing_runs, repo_root
-    from .profiles import GRID_FAMILIES, grid_spec, plan_runs
-
-    results = Path(args.results_dir) if args.results_dir else repo_root() / "results" / "standard"
-    covered = True
-    for family in GRID_FAMILIES:
-        spec = grid_spec(family, "standard")
-        if not plan_runs(spec) or missing_runs(spec, results):
-            covered = False
-            break
-    print("standard" if covered else "quick")
+    profiles = book_profiles(args.results_dir)
+    if args.per_family:
+        print(format_profiles(profiles))
+    else:  # the single-profile answer of scripts: standard only when every family is covered
+        print("standard" if set(profiles.values()) == {"standard"} else BOOK_FALLBACK)
     return 0
 
 
@@ -316,9 +379,15 @@ def _parser() -> argparse.ArgumentParser:
     ds.set_defaults(func=_cmd_datasets)
 
     book = sub.add_parser("book-notebooks", help="execute every notebook of notebooks/ into book/executed/")
-    book.add_argument("--profile", required=True, choices=("smoke", "quick", "standard", "full"))
+    which = book.add_mutually_exclusive_group(required=True)
+    which.add_argument("--profile", choices=("smoke", "quick", "standard", "full", "auto"),
+                      help="the profile of every family; auto: each family at its book profile (standard where "
+                           "results/standard covers the family's standard grid, else quick)")
+    which.add_argument("--profiles", metavar="PAIRS",
+                      help="per-family profiles, as 'default-profile --per-family' prints them: "
+                           "'classification=standard regression=standard deep_learning=quick'")
     book.add_argument("--data-root", help="data root passed to notebooks that take one")
-    book.add_argument("--results-dir", help="store folder (default results/<profile>)")
+    book.add_argument("--results-dir", help="store folder (default results/<profile>; one profile only)")
     book.add_argument("--notebooks-dir", help=argparse.SUPPRESS)
     book.add_argument("--output-dir", help=argparse.SUPPRESS)
     book.set_defaults(func=_cmd_book_notebooks)
@@ -334,8 +403,12 @@ def _parser() -> argparse.ArgumentParser:
     plan.set_defaults(func=_cmd_plan)
 
     default = sub.add_parser("default-profile",
-                             help="print 'standard' if results/standard covers the standard grid, else 'quick'")
+                             help="print 'standard' if results/standard covers the standard grid of every "
+                                  "family, else 'quick'; --per-family: each family's choice")
     default.add_argument("--results-dir", help="store folder to check (default results/standard)")
+    default.add_argument("--per-family", action="store_true",
+                         help="print 'family=profile' for every family, each standard when its own standard "
+                              "grid is covered, else quick (what make book renders)")
     default.set_defaults(func=_cmd_default_profile)
     return parser
 

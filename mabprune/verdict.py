@@ -42,8 +42,9 @@ from . import claims, stats
 from .experiments import default_results_dir, run_grid, score_table
 from .profiles import GRID_FAMILIES, PROFILES, GridSpec, grid_spec, plan_runs
 
-__all__ = ["AMOUNTS", "FINE_TUNE", "PROTOCOL_AXIS", "SIZES", "SUBSET_RULE", "Setting", "comparisons_of",
-           "default_store", "matrix_sizes", "run_matrix", "setting_spec", "settings", "subset", "verdict_table"]
+__all__ = ["AMOUNTS", "BUILD_FALLBACK", "BUILD_PROFILES", "FINE_TUNE", "PROTOCOL_AXIS", "SIZES", "SUBSET_RULE",
+           "Setting", "book_matrix_profiles", "comparisons_of", "default_store", "matrix_sizes",
+           "missing_matrix_runs", "run_matrix", "setting_spec", "settings", "subset", "verdict_table"]
 
 #: The protocols of the matrix, in the order of its columns.
 PROTOCOL_AXIS = ("companion", "authors-honest", "authors")
@@ -70,6 +71,13 @@ SIZES = {
     "full": {"n": {"classification": 20, "regression": 20, "deep_learning": 10}, "seeds": (0, 1, 2),
              "overrides": {}},
 }
+
+#: Profiles whose matrix a book build may compute when its records are missing (minutes on 2
+#: CPU cores); a larger profile's matrix is computed by hand (results/README.md).
+BUILD_PROFILES = ("smoke", "quick")
+#: The profile a family's matrix falls back to in the book when its own profile's store is
+#: incomplete and that profile is not one of :data:`BUILD_PROFILES`.
+BUILD_FALLBACK = "quick"
 
 
 @dataclass(frozen=True)
@@ -206,6 +214,104 @@ def setting_spec(family: str, profile: str, setting: Setting, **overrides: Any) 
 def default_store(profile: str) -> Path:
     """``results/<profile>/verdict`` under the repository root: the matrix's own store."""
     return default_results_dir(profile) / "verdict"
+
+
+def missing_matrix_runs(family: str, profile: str, *, matrix: Iterable[Setting] | None = None,
+                        results_dir: str | os.PathLike | None = None, **overrides: Any) -> list[str]:
+    """Keys of ``family``'s matrix at ``profile`` without an ``ok`` record in the store (nothing
+    is computed).
+
+    Parameters
+    ----------
+    family, profile : str
+    matrix : iterable of Setting, optional
+        Default :func:`settings`.
+    results_dir : path-like, optional
+        The store; default :func:`default_store` of ``profile``.
+    **overrides
+        Passed to :func:`setting_spec`.
+
+    Returns
+    -------
+    list of str
+        Distinct keys, in the order the settings plan them.
+
+    Examples
+    --------
+    >>> len(missing_matrix_runs("classification", "smoke", results_dir="/nonexistent"))
+    36
+    """
+    from .experiments import missing_runs
+
+    matrix = settings() if matrix is None else list(matrix)
+    store = Path(results_dir) if results_dir is not None else default_store(profile)
+    keys = []
+    for s in matrix:
+        keys += missing_runs(setting_spec(family, profile, s, **overrides), store)
+    return list(dict.fromkeys(keys))
+
+
+def book_matrix_profiles(profiles: dict[str, str], *, matrix: Iterable[Setting] | None = None,
+                         verdict_dir: str | os.PathLike | None = None, fallback: str = BUILD_FALLBACK,
+                         **overrides: Any) -> dict[str, dict[str, Any]]:
+    """Per family, the profile whose matrix the book shows, and why.
+
+    A family keeps its profile when its matrix store holds every run of that profile's matrix
+    with status ``ok``, or when the profile is one of :data:`BUILD_PROFILES` (the build then
+    computes what is missing). Otherwise (a ``standard`` or ``full`` matrix not yet computed,
+    which takes more than an hour) the family falls back to ``fallback``, which a build may
+    compute: the book never starts the long computation, and the chapter says which families
+    fell back.
+
+    Parameters
+    ----------
+    profiles : dict of str to str
+        Family -> the family's book profile (see :func:`mabprune.book_profile.book_profiles`).
+    matrix : iterable of Setting, optional
+        Default :func:`settings`.
+    verdict_dir : path-like, optional
+        One store for every family and profile; default :func:`default_store` of each profile.
+    fallback : str, default=BUILD_FALLBACK
+        Must be one of :data:`BUILD_PROFILES`.
+    **overrides
+        Passed to :func:`setting_spec`.
+
+    Returns
+    -------
+    dict of str to dict
+        Family -> ``{"asked", "used", "missing", "planned", "reason"}``.
+
+    Examples
+    --------
+    >>> out = book_matrix_profiles({"regression": "standard"}, verdict_dir="/nonexistent")
+    >>> out["regression"]["used"], out["regression"]["missing"] == out["regression"]["planned"]
+    ('quick', True)
+    """
+    if fallback not in BUILD_PROFILES:
+        raise ValueError(f"fallback must be a profile a build may compute {BUILD_PROFILES}, got {fallback!r}")
+    matrix = settings() if matrix is None else list(matrix)
+    out = {}
+    for family, profile in profiles.items():
+        if family not in GRID_FAMILIES:
+            raise ValueError(f"unknown family {family!r}; use some of {GRID_FAMILIES}")
+        if profile not in SIZES:
+            raise ValueError(f"unknown profile {profile!r} for {family}; use one of {tuple(SIZES)}")
+        store = Path(verdict_dir) if verdict_dir is not None else default_store(profile)
+        missing = missing_matrix_runs(family, profile, matrix=matrix, results_dir=store, **overrides)
+        planned = len({r["key"] for s in matrix for r in plan_runs(setting_spec(family, profile, s, **overrides))})
+        held = f"{planned - len(missing):,} of its {planned:,} runs"
+        if not missing:
+            used, reason = profile, f"{profile}: the {profile} matrix store holds all {planned:,} of its runs"
+        elif profile in BUILD_PROFILES:
+            used, reason = profile, (f"{profile}: the store holds {held}; the build computes the rest "
+                                     f"(a {profile} matrix takes minutes)")
+        else:
+            used, reason = fallback, (f"{fallback}: the {profile} matrix store holds only {held}, and a "
+                                      f"{profile} matrix is not computed by a book build (results/README.md "
+                                      f"gives its time), so the {fallback} matrix stands in")
+        out[family] = {"asked": profile, "used": used, "missing": len(missing), "planned": planned,
+                       "reason": reason + "."}
+    return out
 
 
 def run_matrix(profile: str = "quick", *, families: Iterable[str] = GRID_FAMILIES,

@@ -64,7 +64,7 @@ def _iris_store(folder: Path) -> None:
 def test_notebook_is_output_free_with_parameters():
     nb = json.loads(NOTEBOOK.read_text())
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
-    assert set(pm.inspect_notebook(str(NOTEBOOK))) == {"paper_dir", "profile", "results_dir",
+    assert set(pm.inspect_notebook(str(NOTEBOOK))) == {"paper_dir", "profile", "profiles", "results_dir",
                                                        "alpha"}
 
 
@@ -113,3 +113,31 @@ def test_missing_tables_are_said_and_the_notebook_still_runs(tmp_path, monkeypat
 def test_bad_alpha_fails_fast(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="alpha must be a number in"):
         _execute(tmp_path, alpha=2)
+
+
+@needs_tables
+def test_our_records_per_family_at_the_books_profiles(tmp_path):
+    # Classification at quick, regression at smoke, in one folder that also holds records of
+    # other keys (pmlb:iris, in no profile's grid): each family keeps its profile's runs only.
+    from mabprune.profiles import grid_spec, plan_runs
+
+    _iris_store(tmp_path / "results")
+    chosen = {"classification": "quick", "regression": "smoke", "deep_learning": "smoke"}
+    for family in ("classification", "regression"):
+        rows = [{"key": r["key"], "dataset": r["dataset"], "method": r["method"], "kind": r["kind"],
+                 "seed": r["seed"], "amount": r["amount"], "status": "ok", "family": family,
+                 "profile": chosen[family], "metric_after": 0.5} for r in plan_runs(grid_spec(family, chosen[family]))]
+        with open(tmp_path / "results" / f"{family}.jsonl", "a") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in rows))
+    nb = _execute(tmp_path, paper_dir=str(AUTHORS), results_dir=str(tmp_path / "results"), profiles=chosen)
+    g = _glued(nb)
+    assert _quoted(nb) <= set(g), sorted(_quoted(nb) - set(g))
+    assert g["auth_profiles"] == "classification: quick; regression: smoke; deep learning: no records"
+    assert g["auth_profile_mix"] == "The families come from different profiles, each at its own scale."
+    assert g["auth_n_both"] == "0"  # pmlb:iris is in no grid of these profiles
+    assert "read from the folder passed as results_dir (results/)" in _outputs(nb)
+    # Read whole (no profiles), the same folder puts IRIS beside theirs.
+    nb = _execute(tmp_path, paper_dir=str(AUTHORS), results_dir=str(tmp_path / "results"))
+    assert _glued(nb)["auth_n_both"] == "1"
+    with pytest.raises(pm.PapermillExecutionError, match="unknown family 'images'"):
+        _execute(tmp_path, profiles={"images": "quick"})

@@ -132,6 +132,9 @@ def test_glue_keys(executed):
         assert value is not None, key
     values = {k: ast.literal_eval(v) for k, v in glued if k != "stats_scoreboard"}
     assert values["stats_profile"] == "test"
+    assert values["stats_profile_mix"] == ("Every family comes from the same profile (tabular classification: "
+                                           "test; tabular regression: test; deep learning: test).")
+    assert values["stats_deep_learning_profile_note"].startswith("test: read from the folder passed as results_dir")
     assert values["stats_n_records"] == str(n_records)
     assert values["stats_n_errors"] == "3"
     assert values["stats_commit"] == "0123456789"
@@ -243,3 +246,60 @@ def test_bad_alpha_fails_fast(tmp_path):
         _execute(tmp_path, results_dir=str(tmp_path), alpha=1.5)
     assert info.value.ename == "ValueError"
     assert "alpha must be a number in (0, 1); got 1.5" in info.value.evalue
+
+
+def _planned_records(family: str, profile: str, seed: int) -> list[dict]:
+    """A record for every run that ``profile``'s grid of ``family`` plans, under its real key;
+    UCB1 first in the order of QUALITY, regressors and classifiers below the sixth network."""
+    from mabprune.profiles import grid_spec, plan_runs
+
+    rng = np.random.default_rng(seed)
+    base = {}
+    rows = []
+    for run in plan_runs(grid_spec(family, profile)):
+        b = base.setdefault(run["dataset"], rng.uniform(0.5, 0.8))
+        q = QUALITY.index(run["method"]) if run["method"] in QUALITY else 6.5
+        r = _record(family, run["dataset"], run["method"], run["kind"], run["seed"], run["amount"],
+                    metric_name="r2" if family == "regression" else "accuracy",
+                    after=b - 0.01 * q + rng.normal(0, 0.002))
+        r.update(key=run["key"], params_hash=run["params_hash"], profile=profile)
+        rows.append(r)
+    return rows
+
+
+def test_families_of_different_profiles(tmp_path):
+    # Classification at quick, the other families at smoke, in one folder that also holds
+    # records of other keys (which the profiles' grids do not plan, so they are left out).
+    store = tmp_path / "results"
+    store.mkdir()
+    chosen = {"classification": "quick", "regression": "smoke", "deep_learning": "smoke"}
+    n = 0
+    for family, profile in chosen.items():
+        rows = _planned_records(family, profile, seed=len(family))
+        n += len(rows)
+        extra = _family_records(family, 2, 9)  # synthetic keys: not in any grid
+        (store / f"{family}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + extra))
+    nb = _execute(tmp_path, results_dir=str(store), profiles=chosen, n_boot=200)
+    values = {k: ast.literal_eval(v) for k, v in _glued(nb) if k != "stats_scoreboard"}
+    assert values["stats_n_records"] == str(n)
+    assert values["stats_profile"] == "quick, smoke"
+    assert values["stats_profile_mix"].startswith(
+        "The families come from different profiles (tabular classification: quick; tabular regression: "
+        "smoke; deep learning: smoke)")
+    assert "C1" in values["stats_profile_mix"] and "C10" in values["stats_profile_mix"]
+    assert values["stats_tabular_classification_profile_note"].startswith("quick: read from the folder")
+    assert values["stats_tabular_classification_profile_note"].endswith("the runs of the quick grid")
+    assert values["stats_tabular_classification_n_datasets"] == "4"  # the quick grid's datasets
+    assert values["stats_deep_learning_n_datasets"] == "2"
+    assert values["stats_verdict_C2"] in VERDICTS[:2]  # UCB1 leads the quick classification records
+    text = json.dumps(nb["cells"], ensure_ascii=False)
+    assert "stats_profile_mix" in text and "why" in text
+    # Every family found the runs of its own profile's grid in the shared folder.
+    assert "no records of this family" not in values.values()
+
+
+def test_a_bad_profiles_value_fails_fast(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        _execute(tmp_path, results_dir=str(tmp_path), profiles={"regression": "medium"})
+    assert info.value.ename == "ValueError"
+    assert "unknown profile 'medium' for regression" in info.value.evalue

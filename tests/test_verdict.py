@@ -134,3 +134,83 @@ def test_the_verdict_notebook_runs_on_a_smoke_store(smoke_matrix, tmp_path):
     src = json.loads(source.read_text())
     assert src["cells"][0]["id"] == "install-mabprune"
     assert all(not c.get("outputs") for c in src["cells"] if c["cell_type"] == "code")
+
+
+def test_the_book_keeps_a_complete_matrix_and_falls_back_to_quick_for_an_incomplete_standard_one(
+        tmp_path, monkeypatch):
+    from mabprune import profiles
+
+    smoke = PROFILES["smoke"]  # stands in for standard: its matrix takes seconds
+    monkeypatch.setitem(profiles.PROFILES, "standard", profiles.Profile(
+        "standard", smoke.rule, smoke.datasets, smoke.seeds, smoke.settings, smoke.training))
+    matrix = [verdict.Setting("companion", 3, 0.5)]
+    store = tmp_path / "verdict"
+    empty = verdict.book_matrix_profiles({"classification": "standard", "regression": "smoke"}, matrix=matrix,
+                                         verdict_dir=store)
+    assert empty["classification"]["used"] == "quick" and "holds only 0 of its" in empty["classification"]["reason"]
+    assert empty["regression"]["used"] == "smoke"  # a build may compute a smoke (or quick) matrix
+    assert empty["classification"]["missing"] == empty["classification"]["planned"] > 0
+    verdict.run_matrix("standard", families=["classification"], matrix=matrix, results_dir=store, device="cpu")
+    done = verdict.book_matrix_profiles({"classification": "standard"}, matrix=matrix, verdict_dir=store)
+    assert done["classification"] == {**done["classification"], "used": "standard", "missing": 0}
+    assert verdict.missing_matrix_runs("classification", "standard", matrix=matrix, results_dir=store) == []
+    path = store / "classification.jsonl"
+    rows = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(rows[:-1]))  # one run missing: the book does not compute the rest
+    again = verdict.book_matrix_profiles({"classification": "standard"}, matrix=matrix, verdict_dir=store)
+    assert again["classification"]["used"] == "quick" and again["classification"]["missing"] == 1
+    with pytest.raises(ValueError, match="fallback must be a profile a build may compute"):
+        verdict.book_matrix_profiles({"classification": "standard"}, fallback="standard", verdict_dir=store)
+    with pytest.raises(ValueError, match="unknown profile 'medium'"):
+        verdict.book_matrix_profiles({"classification": "medium"}, verdict_dir=store)
+
+
+def test_a_verdict_table_on_families_of_different_profiles(smoke_matrix, tmp_path):
+    """Tabular families at smoke, deep learning at quick (trimmed): each family is ranked on its own
+    records and the claims that span the families (C1, C10) see all three."""
+    import pandas as pd
+
+    _, matrix, frames = smoke_matrix
+    two = [s for s in matrix if s.protocol in ("companion", "authors-honest") and s.fine_tune_epochs != 0]
+    deep = verdict.run_matrix("quick", families=["deep_learning"], matrix=two, results_dir=tmp_path, device="cpu",
+                              datasets=["synthetic:parity", "synthetic:modsum"], epochs=2, rounds=5, max_rows=300,
+                              methods=["ucb1", "thompson", "magnitude", "none", "random"])
+    assert deep.attrs["errors"] == 0
+    records = pd.concat([frames[0], frames[1], deep], ignore_index=True)
+    assert set(records.loc[records["family"] == "deep_learning", "profile"]) == {"quick"}
+    assert set(records.loc[records["family"] != "deep_learning", "profile"]) == {"smoke"}
+    board = verdict.verdict_table(records, n_boot=200).set_index(["setting", "id"])
+    label = two[0].label
+    # Two deep policies at quick (smoke's deep grid has one): C7 is decided on the quick records.
+    assert "/2 policies significantly better than none" in board.loc[(label, "C7"), "evidence"]
+    c1 = board.loc[(label, "C1"), "evidence"]
+    assert "tabular_classification: p =" in c1 and "deep_learning: p =" in c1 and "k = 5" in c1
+    assert all(f in board.loc[(label, "C10"), "evidence"] for f in ("tabular_classification", "deep_learning"))
+    one = records[(records["setting"] == label) & (records["status"] == "ok")]
+    direct = claims.scoreboard(verdict.comparisons_of(one), costs=verdict._costs(one), n_boot=200)
+    assert list(board.loc[label, "verdict"]) == list(direct["verdict"])
+
+
+def test_the_verdict_notebook_takes_the_books_profiles(smoke_matrix, tmp_path):
+    store, _, _ = smoke_matrix
+    source = REPO / "notebooks" / "verdict_matrix.ipynb"
+    assert "profiles" in pm.inspect_notebook(str(source))
+    out = tmp_path / "verdict_matrix.ipynb"
+    pm.execute_notebook(str(source), str(out), parameters={
+        "profiles": dict.fromkeys(("classification", "regression", "deep_learning"), "smoke"),
+        "verdict_dir": str(store), "device": "cpu", "amounts": [0.5], "datasets": SMOKE_DATASETS, "n_boot": 200},
+        kernel_name="python3", cwd=str(source.parent), progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert " 0 computed now" in "".join(o.get("text", "") for o in outputs)  # complete: kept, not recomputed
+    glued = {o.metadata["scrapbook"]["name"]: o.data for o in outputs if "scrapbook" in o.get("metadata", {})}
+    text = {k: next(iter(v.values())) for k, v in glued.items()}
+    assert "smoke" in text["verdict_profile"] and "Every family comes from the same profile" in \
+        text["verdict_profile_mix"]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "why this profile" in html and "the smoke matrix store holds all" in html
+    with pytest.raises(pm.PapermillExecutionError, match="unknown profile 'medium' for regression"):
+        pm.execute_notebook(str(source), str(tmp_path / "bad.ipynb"), parameters={
+            "profiles": {"regression": "medium"}, "verdict_dir": str(store)}, kernel_name="python3",
+            cwd=str(source.parent), progress_bar=False)
