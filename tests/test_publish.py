@@ -291,3 +291,22 @@ def test_offline_mathjax_is_loaded_once_locked():
     ext = _extension()
     assert any(importlib.util.find_spec(name) for name in ext._OFFLINE_MATHJAX), \
         "sphinx-mathjax-offline is locked but not importable as " + " or ".join(ext._OFFLINE_MATHJAX)
+
+
+def test_records_of_a_page_with_one_profile_per_family(tmp_path):
+    """`make book` gives the statistics page `profiles` (standard tabular, quick deep learning):
+    each family's records are linked from its own profile's folder, with no warning."""
+    ext = _extension()
+    for profile, family in (("standard", "classification"), ("standard", "regression"),
+                            ("quick", "deep_learning")):
+        (tmp_path / "results" / profile).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "results" / profile / f"{family}.jsonl").write_text("{}\n")
+    app = SimpleNamespace(srcdir=str(tmp_path), config=SimpleNamespace(
+        mabprune_records={"statistical_analysis": ["classification", "regression", "deep_learning"]}))
+    profiles = {"classification": "standard", "regression": "standard", "deep_learning": "quick"}
+    found = ext._records_of(app, "book/executed/statistical_analysis", {"profiles": profiles})
+    assert [site for _, site in found] == ["records/standard/classification.jsonl",
+                                           "records/standard/regression.jsonl", "records/quick/deep_learning.jsonl"]
+    assert all(Path(src).is_file() for src, _ in found)
+    # Neither `profile` nor a profile for every family: nothing to offer.
+    assert ext._records_of(app, "book/executed/statistical_analysis", {"profiles": {"classification": "quick"}}) == []

@@ -96,17 +96,22 @@ def _records_of(app: Sphinx, docname: str, params: dict[str, Any]) -> list[tuple
     families = app.config.mabprune_records.get(stem) or []
     if not families:
         return []
+    # The cross-family pages of `make book` get one profile per family (`profiles`, a dict), the
+    # family pages and a hand run one `profile`.
+    per_family = params.get("profiles") if isinstance(params.get("profiles"), dict) else {}
     profile = params.get("profile")
-    if not profile:
+    if not profile and not all(f in per_family for f in families):
         LOGGER.warning(f"{docname}: the executed notebook records no 'profile' parameter, so the records "
                        "it read cannot be offered for download", location=docname)
         return []
-    results = Path(params["results_dir"]) if params.get("results_dir") else \
-        _repo_root(app) / "results" / str(profile)
     found, missing = [], []
     for family in families:
+        fam_profile = str(per_family.get(family) or profile)
+        results = Path(params["results_dir"]) if params.get("results_dir") else \
+            _repo_root(app) / "results" / fam_profile
         src = results / f"{family}.jsonl"
-        (found if src.is_file() else missing).append((str(src), f"{RECORDS_DIR}/{profile}/{family}.jsonl"))
+        (found if src.is_file() else missing).append((str(src), f"{RECORDS_DIR}/{fam_profile}/{family}.jsonl"))
+    profile = profile or ", ".join(f"{f}={p}" for f, p in per_family.items())
     # A family page reads exactly its family; the analysis pages read what is there.
     if missing and (len(families) == 1 or not found):
         LOGGER.warning(f"{docname}: records {', '.join(s for s, _ in missing)} not found; executed with "
