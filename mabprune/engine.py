@@ -293,11 +293,11 @@ class BatchedEngine(Engine):
         w2 = self.arms.modules[layer.consumer].weight[:, units_t]
         if bn is not None:   # BN(z + Δz) = BN(z) + s·Δz: fold the BatchNorm into W₂
             z, w2 = bn(z), bn_scale(bn).unsqueeze(1) * w2
-        out = fastpaths.head_logits(z, delta, w2, head, logits)
-        k_idx, b_idx = torch.nonzero(delta.t() != 0, as_tuple=True)   # other samples: ΔL exactly 0
+        out = fastpaths.head_logits(z, delta, w2, head, logits)          # (B, O, J)
+        b_idx, k_idx = torch.nonzero(delta != 0, as_tuple=True)        # other samples: ΔL exactly 0
         delta_l = torch.zeros(len(units_t), dtype=torch.float64, device=h.device)
         if len(b_idx):
-            rows = out.view(-1, out.shape[-1]).index_select(0, k_idx * len(h) + b_idx)
+            rows = out.transpose(1, 2).reshape(-1, out.shape[1]).index_select(0, b_idx * out.shape[2] + k_idx)
             losses = self._check_loss(self.loss(rows, y[b_idx]), len(b_idx))
             delta_l.index_add_(0, k_idx, (losses - base[b_idx]).double())
         return (delta_l / len(h)).cpu().numpy()

@@ -145,23 +145,26 @@ def test_zoo_inplace_relu_chain(head_calls):
     assert head_calls
 
 
-def test_head_path_threaded_flips_equal_the_serial_ones(head_calls, monkeypatch):
-    # the sign-flip chunks run on a thread pool when torch has several threads; small chunks
-    # so that there are many
-    monkeypatch.setattr(fastpaths, "_add_flips", functools.partial(fastpaths._add_flips, budget=2 ** 10))
+def test_head_path_small_chunks_and_two_threads_equal_naive(head_calls, monkeypatch):
+    # tiny correction blocks (many chunks per block, every block kind) and two torch threads
+    # (the products and gathers split across threads) still give the naive loop's numbers
+    blocks = []
+    real_add = fastpaths._add_flips
+
+    def small(out, z, delta, w2, w3):
+        blocks.append(int(delta.shape[1]))
+        real_add(out, z, delta, w2, w3, budget=2 ** 10)
+    monkeypatch.setattr(fastpaths, "_add_flips", small)
     model = _mlp(widths=(20, 96, 64, 5)).eval()
     X, y = torch.randn(300, 20), torch.randint(0, 5, (300,))
     _planted_flips(model, X)
-    arms = find_arms(model, X[:2])
-    serial = make_engine("batched", model, arms).pull(np.arange(96), X, y)
+    _compare(model, X, y)
     torch.set_num_threads(2)
     try:
-        threaded = make_engine("batched", model, arms).pull(np.arange(96), X, y)
+        _compare(model, X, y)
     finally:
         torch.set_num_threads(1)
-    np.testing.assert_allclose(threaded, serial, rtol=1e-6, atol=1e-9)
-    _compare(model, X, y)
-    assert head_calls
+    assert head_calls and blocks
 
 
 class _Chain(nn.Module):
@@ -198,3 +201,44 @@ def test_forward_that_is_not_the_composition_of_its_leaves_is_no_chain(twist):
     X, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
     arms = _compare(_Chain(twist).eval(), X, y)
     assert not arms.chain
+
+
+def _direct_head(z, delta, w2, w3, logits):
+    """Every variant's logits by brute force: relu(z + δ_bj W₂[:, j]) through W₃, shape (B, O, J)."""
+    zp = z[:, None, :] + delta[:, :, None] * w2.t()[None]                   # (B, J, K)
+    return (logits[:, None, :] + (torch.relu(zp) - torch.relu(z)[:, None, :]) @ w3.t()).transpose(1, 2)
+
+
+@pytest.mark.parametrize("signs", ["zero_fill", "mean_fill"])
+def test_head_logits_equal_brute_force_with_wide_and_narrow_blocks(signs):
+    # float64, so that any missed or doubled correction shows far above rounding
+    g = torch.Generator().manual_seed(7)
+    B, K, J, O = 40, 48, 64, 4
+    w2 = torch.randn(K, J, generator=g, dtype=torch.float64)
+    w2[3] = 0                                                     # a unit no arm reaches (max |W₂| = 0)
+    w3 = torch.randn(O, K, generator=g, dtype=torch.float64)
+    z = torch.randn(B, K, generator=g, dtype=torch.float64)
+    z[:, :6] *= 1e-3                                              # units that almost every arm flips
+    z[0, 7] = 0.0                                                 # exactly on the kink
+    h = torch.relu(torch.randn(B, J, generator=g, dtype=torch.float64))
+    h[:, 10] = h[:, 11]                                           # ties in |δ|
+    delta = -h if signs == "zero_fill" else h.mean(0) - h
+    head = nn.Linear(K, O, bias=False).double()
+    with torch.no_grad():
+        head.weight.copy_(w3)
+    with torch.no_grad():
+        logits = head(torch.relu(z))
+    # both kinds of block occur: prefixes of at least J/4 arms (whole rows) and shorter ones (gathered)
+    counts = (delta.abs()[:, None, :] * w2.abs().amax(1)[None, :, None] > z.abs()[:, :, None]).sum(2)
+    assert counts.max() >= J // 4 and ((counts > 0) & (counts < J // 4)).any()
+    direct = _direct_head(z, delta, w2, w3, logits)
+    assert not torch.allclose(direct, direct[:, :, :1] * 0 + logits[:, :, None] + torch.einsum(
+        "ok,bk,kj,bj->boj", w3, (z > 0).double(), w2, delta), atol=1e-3)   # the sign flips matter here
+    out = fastpaths.head_logits(z, delta, w2, head, logits)
+    np.testing.assert_allclose(out.numpy(), direct.numpy(), rtol=1e-10, atol=1e-12)
+    ref = torch.zeros(B, O, J, dtype=torch.float64)
+    fastpaths._add_flips(ref, z, delta, w2, w3)
+    for budget in (1, 2 ** 7):                                    # one sample per chunk, and a few
+        flips = torch.zeros(B, O, J, dtype=torch.float64)
+        fastpaths._add_flips(flips, z, delta, w2, w3, budget=budget)
+        np.testing.assert_allclose(flips.numpy(), ref.numpy(), rtol=1e-12, atol=1e-13)
