@@ -193,7 +193,7 @@ def _add_flips(out: torch.Tensor, z: torch.Tensor, delta: torch.Tensor, w2: torc
                 idx = rows_j[sl, r0:r1] + order_i[sl, :, :W]
                 torch.index_select(signed.view(-1), 0, idx.view(-1), out=e.view(-1))
                 torch.addcmul(neg_abs[sl, r0:r1], e, dsorted[sl, :, :W], out=e).relu_()
-                acc[sl, :, :W].baddbmm_(g, e)
+                acc[sl, :, :W] += torch.bmm(g, e)   # (baddbmm_ into a strided slice loops per sample)
     if narrow:
         # rank r of sample b is arm order[b, r]
         out.scatter_add_(2, order[:, :narrow].unsqueeze(1).expand(B, O, narrow), acc)

@@ -112,6 +112,7 @@ def test_head_path_on_subsets_in_any_order_and_in_float64(head_calls):
     _planted_flips(model, X)
     _compare(model, X, y, rtol=1e-10)
     _compare(model, X, y, ids=np.array([40, 3, 3, 63, 0, 17]), rtol=1e-10)
+    _compare(model, X, y, ids=np.arange(5, 30), rtol=1e-10)      # a run of units: taken as a slice
     assert head_calls
 
 
