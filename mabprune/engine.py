@@ -278,7 +278,7 @@ class BatchedEngine(Engine):
         # Chunks of at most max_rows variant rows (rows are ordered by sample, then arm).
         for start in range(0, len(b_all), max_rows):
             b_idx, k_idx, dh = b_all[start:start + max_rows], k_all[start:start + max_rows], d_all[start:start + max_rows]
-            out = downstream(self._apply(layer, h, z, units_t, b_idx, k_idx, dh, weight_t))
+            out = fastpaths.run_chain(downstream, self._apply(layer, h, z, units_t, b_idx, k_idx, dh, weight_t))
             losses = self._check_loss(self.loss(out, y[b_idx]), len(b_idx))
             delta_l.index_add_(0, k_idx, (losses - base[b_idx]).double())
         return (delta_l / len(h)).cpu().numpy()

@@ -45,6 +45,57 @@ def relu_linear_head(downstream: nn.Sequential, consumer: nn.Module):
     return bn, last
 
 
+# Modules whose output is a new tensor, and those that return their input or a view of it.
+_NEW_OUTPUT = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.MaxPool2d,
+               nn.AvgPool2d, nn.AdaptiveAvgPool2d)
+_SAME_OR_VIEW = (nn.Flatten, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
+
+
+def _plain(m: nn.Module) -> bool:
+    return not (m._forward_hooks or m._forward_pre_hooks)
+
+
+def _max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)`` (floor mode) as three elementwise maxima of strided views: the same
+    values, several times faster than the CPU pooling kernel on (N, C, H, W) variants."""
+    H, W = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    return torch.maximum(torch.maximum(x[..., 0:H:2, 0:W:2], x[..., 0:H:2, 1:W:2]),
+                         torch.maximum(x[..., 1:H:2, 0:W:2], x[..., 1:H:2, 1:W:2]))
+
+
+def _is_pool_2x2(m: nn.Module) -> bool:
+    def pair(v):
+        return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    return type(m) is nn.MaxPool2d and pair(m.kernel_size) == (2, 2) and pair(m.stride) == (2, 2) \
+        and pair(m.padding) == (0, 0) and pair(m.dilation) == (1, 1) and not m.ceil_mode and not m.return_indices
+
+
+def run_chain(modules: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``modules(x)`` for a tensor ``x`` that nothing else holds (a fresh variant batch): ReLUs
+    run in place and 2×2 max-pooling as elementwise maxima; same values as the modules.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> seq = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    >>> x = torch.randn(4, 1, 9, 9)
+    >>> with torch.no_grad():
+    ...     bool(torch.equal(run_chain(seq, x.clone()), seq(x)))
+    True
+    """
+    fresh = True   # x is ours: its input, or a new tensor (or a view of one) made by a known module
+    for m in modules:
+        if type(m) is nn.ReLU and _plain(m) and fresh:
+            x = torch.relu_(x)
+        elif _is_pool_2x2(m) and _plain(m) and x.dim() == 4:
+            x = _max_pool_2x2(x)
+        else:
+            x = m(x)
+            fresh = (fresh and isinstance(m, _SAME_OR_VIEW)) or isinstance(m, _NEW_OUTPUT)
+    return x
+
+
 def bn_scale(bn: nn.BatchNorm1d | None) -> torch.Tensor | None:
     """The per-unit factor of an eval-mode BatchNorm (None without one)."""
     if bn is None:

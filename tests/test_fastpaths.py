@@ -243,3 +243,22 @@ def test_head_logits_equal_brute_force_with_wide_and_narrow_blocks(signs):
         flips = torch.zeros(B, O, J, dtype=torch.float64)
         fastpaths._add_flips(flips, z, delta, w2, w3, budget=budget)
         np.testing.assert_allclose(flips.numpy(), ref.numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_run_chain_pools_and_relus_like_the_modules_on_odd_sizes(monkeypatch):
+    # odd sizes (floor mode crops), a ceil-mode pool (left to the module), in-place ReLUs
+    torch.manual_seed(3)
+    pools = []
+    real = fastpaths._max_pool_2x2
+    monkeypatch.setattr(fastpaths, "_max_pool_2x2", lambda x: pools.append(tuple(x.shape)) or real(x))
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+                          nn.MaxPool2d(2, ceil_mode=True), nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(inplace=True),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 3 * 3, 8), nn.ReLU(), nn.Linear(8, 3))
+    model = _randomise_batchnorm(model).eval()
+    X, y = torch.randn(30, 1, 13, 13), torch.randint(0, 3, (30,))
+    with torch.no_grad():
+        np.testing.assert_array_equal(fastpaths.run_chain(model, X.clone()).numpy(), model(X).numpy())
+    pools.clear()
+    _compare(model, X, y)
+    _compare(model, X, y, fill="mean")
+    assert pools and all(s[1:] == (6, 7, 7) for s in pools)    # the first group's variants: 7×7 maps, cropped
