@@ -229,13 +229,16 @@ class BatchedEngine(Engine):
         if layer.rank_one:
             # A conv is linear too: its output changes by the change of channel j convolved
             # with the filters' slice for input channel j (one small conv per arm).
+            # Rows come grouped by arm (see _pull_sliced), so each run is a slice.
             conv = self.arms.modules[layer.consumer]
-            z_var = z[b_idx].clone()
-            for k in torch.unique(k_idx).tolist():
-                rows = torch.nonzero(k_idx == k).squeeze(1)
+            z_var = z.index_select(0, b_idx)
+            ks, runs = torch.unique_consecutive(k_idx, return_counts=True)
+            start = 0
+            for k, n in zip(ks.tolist(), runs.tolist()):
                 j = int(units_t[k])
-                z_var[rows] += F.conv2d(dh[rows].unsqueeze(1), conv.weight[:, j:j + 1], None,
-                                        conv.stride, conv.padding, conv.dilation)
+                z_var[start:start + n] += F.conv2d(dh[start:start + n].unsqueeze(1), conv.weight[:, j:j + 1], None,
+                                                   conv.stride, conv.padding, conv.dilation)
+                start += n
             return z_var
         h_var = h[b_idx].clone()
         h_var[torch.arange(len(b_idx), device=h.device), units_t[k_idx]] += dh
@@ -274,8 +277,11 @@ class BatchedEngine(Engine):
             return self._pull_head(layer, units, h, z, y, base, head, logits)
         b_all, k_all, d_all = self._variants(layer, h, _columns(units, h.device))
         weight_t = self._weight_t(layer)
+        if layer.rank_one and weight_t is None:   # a conv consumer: one conv per arm, so rows grouped by arm
+            perm = torch.argsort(k_all, stable=True)
+            b_all, k_all, d_all = b_all[perm], k_all[perm], d_all.index_select(0, perm)
         delta_l = torch.zeros(len(units), dtype=torch.float64, device=h.device)
-        # Chunks of at most max_rows variant rows (rows are ordered by sample, then arm).
+        # Chunks of at most max_rows variant rows (ordered by sample, then arm; by arm for a conv consumer).
         for start in range(0, len(b_all), max_rows):
             b_idx, k_idx, dh = b_all[start:start + max_rows], k_all[start:start + max_rows], d_all[start:start + max_rows]
             out = fastpaths.run_chain(downstream, self._apply(layer, h, z, units_t, b_idx, k_idx, dh, weight_t))
