@@ -270,7 +270,7 @@ class BatchedEngine(Engine):
         units_t = torch.as_tensor(units, device=h.device)
         z = prefix.upto(end + 1) if layer.rank_one else None   # the consumer's output (hook_module(h))
         # downstream may start with an in-place module (nn.ReLU(inplace=True)): give it a copy
-        logits = downstream((z if layer.rank_one else h).clone())
+        logits = fastpaths.run_chain(downstream, (z if layer.rank_one else h).clone())
         base = self._check_loss(self.loss(logits, y), len(h))
         head = fastpaths.relu_linear_head(downstream, hook_module) if layer.rank_one else None
         if head is not None:
@@ -340,7 +340,7 @@ class _Prefix:
         if i > self.pos:
             # a copy: the next module may be in place (nn.ReLU(inplace=True)), and the caller keeps its tensor
             x = self.value if self.pos == 0 else self.value.clone()
-            self.value, self.pos = self.seq[self.pos:i](x), i
+            self.value, self.pos = fastpaths.run_chain(self.seq[self.pos:i], x, fresh=self.pos > 0), i
         return self.value
 
 

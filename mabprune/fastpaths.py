@@ -70,9 +70,9 @@ def _is_pool_2x2(m: nn.Module) -> bool:
         and pair(m.padding) == (0, 0) and pair(m.dilation) == (1, 1) and not m.ceil_mode and not m.return_indices
 
 
-def run_chain(modules: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """``modules(x)`` for a tensor ``x`` that nothing else holds (a fresh variant batch): ReLUs
-    run in place and 2×2 max-pooling as elementwise maxima; same values as the modules.
+def run_chain(modules: nn.Sequential, x: torch.Tensor, fresh: bool = True) -> torch.Tensor:
+    """``modules(x)`` with 2×2 max-pooling as elementwise maxima and ReLUs in place on tensors
+    nothing else holds (``x`` itself only when ``fresh``); same values as the modules.
 
     Examples
     --------
@@ -84,7 +84,7 @@ def run_chain(modules: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     ...     bool(torch.equal(run_chain(seq, x.clone()), seq(x)))
     True
     """
-    fresh = True   # x is ours: its input, or a new tensor (or a view of one) made by a known module
+    # fresh: x is ours (the input when fresh, or a new tensor or a view of one made by a known module)
     for m in modules:
         if type(m) is nn.ReLU and _plain(m) and fresh:
             x = torch.relu_(x)
