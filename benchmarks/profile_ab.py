@@ -4,12 +4,12 @@ The package as of ``--ref`` (default ``HEAD``) is extracted with ``git archive``
 temporary folder and imported as ``mabprune_ref``; each round then times one sweep of every
 case with the reference and with the working tree, alternately, on one torch thread with
 ``time.process_time``, so that a load on the machine hits both alike. Prints the best and
-the median CPU seconds per case and the load average; ``--naive`` also times the naive loop
+the median CPU seconds per case (wall seconds with ``--threads`` above 1) and the load average; ``--naive`` also times the naive loop
 (on ``--naive-arms`` evenly spaced arms, scaled to the sweep) for the ratio.
 
 Usage::
 
-    python benchmarks/profile_ab.py [--ref HEAD] [--rounds 5] [--cases mlp0,mlp,cnn] [--naive]
+    python benchmarks/profile_ab.py [--ref HEAD] [--rounds 5] [--cases mlp0,mlp,cnn] [--naive] [--threads 1]
 """
 
 from __future__ import annotations
@@ -72,8 +72,11 @@ def main() -> None:
     parser.add_argument("--cases", default="mlp0,mlp,cnn")
     parser.add_argument("--naive", action="store_true", help="also time the naive loop (working tree)")
     parser.add_argument("--naive-arms", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; above 1 the figures are wall seconds (perf_counter), not CPU seconds")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    clock = time.process_time if args.threads == 1 else time.perf_counter
     from mabprune.arms import find_arms
     from mabprune.engine import make_engine
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,9 +95,9 @@ def main() -> None:
                 eng.pull(ids[:8], X, y)   # warm-up
             for _ in range(args.rounds):
                 for tag, (eng, ids) in engines.items():
-                    t0 = time.process_time()
+                    t0 = clock()
                     results[tag] = eng.pull(ids, X, y)
-                    times[tag].append(time.process_time() - t0)
+                    times[tag].append(clock() - t0)
             diff = float(np.abs(results["ref"] - results["new"]).max())
             line = "  ".join(f"{tag} best {min(t):.4f} s median {np.median(t):.4f} s" for tag, t in times.items())
             speed = min(times["ref"]) / min(times["new"])
@@ -105,9 +108,9 @@ def main() -> None:
                 sub = ids[:: max(1, len(ids) // args.naive_arms)]
                 naive = make_engine("naive", model, arms)
                 naive.pull(sub[:2], X, y)
-                t0 = time.process_time()
+                t0 = clock()
                 naive.pull(sub, X, y)
-                t_naive = (time.process_time() - t0) * len(ids) / len(sub)
+                t_naive = (clock() - t0) * len(ids) / len(sub)
                 print(f"{'':18s} naive {t_naive:.3f} s (scaled from {len(sub)} arms): naive/new "
                       f"{t_naive / min(times['new']):.1f}x, naive/ref {t_naive / min(times['ref']):.1f}x  "
                       f"load {os.getloadavg()[0]:.2f}", flush=True)
