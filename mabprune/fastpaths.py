@@ -126,7 +126,7 @@ def head_logits(z: torch.Tensor, delta: torch.Tensor, w2: torch.Tensor, head: nn
     logits : Tensor (B, O)
         The unmasked output.
     budget : int
-        Elements of the per-chunk operand ``W₃ D_b`` and of the correction blocks.
+        Elements of the per-chunk operand ``W₃ D_b``.
 
     Examples
     --------
@@ -169,7 +169,7 @@ def _sort_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _add_flips(out: torch.Tensor, z: torch.Tensor, delta: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor,
-               budget: int = 2 ** 18) -> None:
+               budget: int | None = None) -> None:
     """Add ``W₃[:, k] · relu(σ_bk z'_bjk)`` for every unit k that changes sign (in place).
 
     ``out`` is ``(B, O, J)``. The candidates of a (sample, unit) pair are a prefix of that
@@ -186,6 +186,10 @@ def _add_flips(out: torch.Tensor, z: torch.Tensor, delta: torch.Tensor, w2: torc
     B, K = z.shape
     J, O = delta.shape[1], w3.shape[0]
     dev = z.device
+    if budget is None:
+        # Elements per block chunk: cache-sized on one thread; with several, fewer and larger
+        # ops, since each is one fork/join of torch's threads (costly on a busy machine).
+        budget = 2 ** 24 if dev.type != "cpu" else 2 ** 19 if torch.get_num_threads() == 1 else 2 ** 22
     wmax = w2.abs().amax(1)                                                      # (K,)
     neg_absd, order = _sort_rows(delta.abs().neg_())                             # arms by |δ|, largest first
     # A flip needs |δ_bj|·|W₂[k, j]| > |z_bk|, so |δ_bj| > |z_bk| / max_j |W₂[k, j]|: for each
