@@ -89,7 +89,19 @@ def run_chain(modules: nn.Sequential, x: torch.Tensor, fresh: bool = True) -> to
     True
     """
     # fresh: x is ours (the input when fresh, or a new tensor or a view of one made by a known module)
-    for m in modules:
+    mods, i = list(modules), 0
+    while i < len(mods):
+        m = mods[i]
+        run = _increasing_run(mods, i) if x.dim() == 4 else 0
+        if run:
+            # ReLU and a BatchNorm with positive scales are non-decreasing per channel, also in
+            # floating point, so they commute with the max-pool after them: pool first, then
+            # map 4x fewer elements (the same values).
+            x, fresh = _max_pool_2x2(x), True
+            for f in mods[i:i + run]:
+                x = torch.relu_(x) if type(f) is nn.ReLU else f(x)
+            i += run + 1
+            continue
         if type(m) is nn.ReLU and _plain(m) and fresh:
             x = torch.relu_(x)
         elif _is_pool_2x2(m) and _plain(m) and x.dim() == 4:
@@ -97,7 +109,19 @@ def run_chain(modules: nn.Sequential, x: torch.Tensor, fresh: bool = True) -> to
         else:
             x = m(x)
             fresh = (fresh and isinstance(m, _SAME_OR_VIEW)) or isinstance(m, _NEW_OUTPUT)
+        i += 1
     return x
+
+
+def _increasing_run(mods: list, i: int) -> int:
+    """How many modules from ``i`` on are ReLUs or eval BatchNorm2d with positive scales, all
+    followed by a 2×2 max-pool (0 if not so)."""
+    j = i
+    while j < len(mods) and _plain(mods[j]) and (type(mods[j]) is nn.ReLU or (
+            type(mods[j]) is nn.BatchNorm2d and not mods[j].training and mods[j].running_var is not None
+            and bool((bn_scale(mods[j]) > 0).all()))):
+        j += 1
+    return j - i if j > i and j < len(mods) and _is_pool_2x2(mods[j]) and _plain(mods[j]) else 0
 
 
 def bn_scale(bn: nn.BatchNorm1d | None) -> torch.Tensor | None:

@@ -262,3 +262,26 @@ def test_run_chain_pools_and_relus_like_the_modules_on_odd_sizes(monkeypatch):
     _compare(model, X, y)
     _compare(model, X, y, fill="mean")
     assert pools and all(s[1:] == (6, 7, 7) for s in pools)    # the first group's variants: 7×7 maps, cropped
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_batchnorm_relu_before_a_pool_run_after_it_only_with_positive_scales(negative, monkeypatch):
+    # BN (positive scales) and ReLU are non-decreasing per channel, so they commute with the
+    # max-pool; one negative scale makes the BN decreasing on its channel: kept in order
+    torch.manual_seed(5)
+    model = _randomise_batchnorm(nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 4 * 4, 8), nn.ReLU(), nn.Linear(8, 3)))
+    with torch.no_grad():
+        model[3].weight.abs_().add_(0.1)
+        if negative:
+            model[3].weight[2] = -0.7
+    shapes = []
+    real_bn = nn.BatchNorm2d.forward
+    monkeypatch.setattr(nn.BatchNorm2d, "forward", lambda self, x: shapes.append(tuple(x.shape[2:])) or real_bn(self, x))
+    X, y = torch.randn(30, 1, 9, 9), torch.randint(0, 3, (30,))
+    with torch.no_grad():
+        np.testing.assert_allclose(fastpaths.run_chain(model, X.clone()).numpy(), model(X).numpy(), rtol=1e-6, atol=1e-7)
+    assert shapes[0] == ((9, 9) if negative else (4, 4))          # pooled first (odd 9x9 cropped) unless a scale is < 0
+    _compare(model.eval(), X, y)
+    _compare(model.eval(), X, y, fill="mean")
