@@ -277,14 +277,26 @@ class BatchedEngine(Engine):
             return self._pull_head(layer, units, h, z, y, base, head, logits)
         b_all, k_all, d_all = self._variants(layer, h, _columns(units, h.device))
         weight_t = self._weight_t(layer)
-        if layer.rank_one and weight_t is None:   # a conv consumer: one conv per arm, so rows grouped by arm
+        consumer = self.arms.modules.get(layer.consumer) if layer.consumer else None
+        flat = None if layer.rank_one else fastpaths.flatten_linear(downstream, consumer, layer.mask_shape)
+        if flat is not None:
+            # Flatten → Linear: a variant's Linear output is z + W[:, block_j] Δ (one block of
+            # H·W columns per channel), so the Linear is not rerun on whole rows
+            z, downstream = consumer(h.flatten(1)), downstream[flat + 1:]
+            if self.max_rows is None:   # a row is now the Linear's output, not the masked tensor
+                max_rows = max(1, max_rows * int(np.prod(layer.mask_shape)) // consumer.out_features)
+        if (layer.rank_one and weight_t is None) or flat is not None:   # one product per arm: rows grouped by arm
             perm = torch.argsort(k_all, stable=True)
             b_all, k_all, d_all = b_all[perm], k_all[perm], d_all.index_select(0, perm)
         delta_l = torch.zeros(len(units), dtype=torch.float64, device=h.device)
-        # Chunks of at most max_rows variant rows (ordered by sample, then arm; by arm for a conv consumer).
+        # Chunks of at most max_rows variant rows (ordered by sample, then arm; by arm for a product per arm).
         for start in range(0, len(b_all), max_rows):
             b_idx, k_idx, dh = b_all[start:start + max_rows], k_all[start:start + max_rows], d_all[start:start + max_rows]
-            out = fastpaths.run_chain(downstream, self._apply(layer, h, z, units_t, b_idx, k_idx, dh, weight_t))
+            if flat is not None:
+                variants = fastpaths.add_channel_blocks(z.index_select(0, b_idx), dh, consumer.weight, units_t, k_idx)
+            else:
+                variants = self._apply(layer, h, z, units_t, b_idx, k_idx, dh, weight_t)
+            out = fastpaths.run_chain(downstream, variants)
             losses = self._check_loss(self.loss(out, y[b_idx]), len(b_idx))
             delta_l.index_add_(0, k_idx, (losses - base[b_idx]).double())
         return (delta_l / len(h)).cpu().numpy()

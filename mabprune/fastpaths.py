@@ -124,6 +124,37 @@ def _increasing_run(mods: list, i: int) -> int:
     return j - i if j > i and j < len(mods) and _is_pool_2x2(mods[j]) and _plain(mods[j]) else 0
 
 
+def flatten_linear(downstream: nn.Sequential, consumer: nn.Module, mask_shape: tuple) -> int | None:
+    """Index of ``consumer`` in ``downstream`` when that starts ``Flatten(1, -1) → [Identity/Dropout]
+    → consumer Linear`` on a (C, H, W) mask point: channel j is then the input features
+    ``j·H·W .. (j+1)·H·W − 1``, and a variant's consumer output is ``z + W[:, block_j] Δ``."""
+    mods = list(downstream)
+    if len(mask_shape) < 2 or not mods or type(mods[0]) is not nn.Flatten or mods[0].start_dim != 1 \
+            or mods[0].end_dim != -1:
+        return None
+    k = 1
+    while k < len(mods) and isinstance(mods[k], (nn.Identity, nn.Dropout)):   # identities in eval mode
+        k += 1
+    if k == len(mods) or mods[k] is not consumer or type(consumer) is not nn.Linear \
+            or consumer.in_features != int(np.prod(mask_shape)) or not all(_plain(m) for m in mods[:k + 1]):
+        return None
+    return k
+
+
+def add_channel_blocks(z_var: torch.Tensor, dh: torch.Tensor, weight: torch.Tensor, units_t: torch.Tensor,
+                       k_idx: torch.Tensor) -> torch.Tensor:
+    """``z_var[r] += weight[:, block of unit units_t[k_idx[r]]] @ dh[r].flatten()`` in place, for rows
+    grouped by arm (each run one product)."""
+    P = dh[0].numel()
+    ks, runs = torch.unique_consecutive(k_idx, return_counts=True)
+    start = 0
+    for k, n in zip(ks.tolist(), runs.tolist()):
+        j = int(units_t[k])
+        z_var[start:start + n].addmm_(dh[start:start + n].reshape(n, P), weight[:, j * P:(j + 1) * P].t())
+        start += n
+    return z_var
+
+
 def bn_scale(bn: nn.BatchNorm1d | None) -> torch.Tensor | None:
     """The per-unit factor of an eval-mode BatchNorm (None without one)."""
     if bn is None:

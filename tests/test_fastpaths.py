@@ -285,3 +285,22 @@ def test_batchnorm_relu_before_a_pool_run_after_it_only_with_positive_scales(neg
     assert shapes[0] == ((9, 9) if negative else (4, 4))          # pooled first (odd 9x9 cropped) unless a scale is < 0
     _compare(model.eval(), X, y)
     _compare(model.eval(), X, y, fill="mean")
+
+
+@pytest.mark.parametrize("between, fill", [((), None), ((nn.Dropout(0.2),), "mean"), ((nn.Identity(),), None)])
+def test_flatten_linear_channel_blocks_equal_naive(between, fill, monkeypatch):
+    # a conv group read by a Linear through Flatten: each variant's Linear output is z plus one
+    # block product; the spy proves the path ran for that group
+    calls = []
+    real = fastpaths.add_channel_blocks
+    monkeypatch.setattr(fastpaths, "add_channel_blocks", lambda *a: calls.append(a[1].shape[1:]) or real(*a))
+    torch.manual_seed(6)
+    model = _randomise_batchnorm(nn.Sequential(
+        nn.Conv2d(2, 5, 3, padding=1), nn.BatchNorm2d(5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), *between,
+        nn.Linear(5 * 5 * 5, 12), nn.ReLU(), nn.Linear(12, 3)))
+    X, y = torch.randn(40, 2, 10, 11), torch.randint(0, 3, (40,))
+    _compare(model.eval(), X, y, fill=fill)
+    assert calls and all(tuple(s) == (5, 5) for s in calls)
+    calls.clear()
+    _compare(model.eval(), X, y, ids=np.array([4, 0, 2]))
+    assert calls
