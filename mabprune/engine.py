@@ -10,7 +10,11 @@ Two engines give the same numbers (a test holds them to 1e-5):
     computed once; the masked variants are folded into the batch dimension for the layers
     downstream. When the next layer is an ``nn.Linear`` reading the masked tensor, its output
     for a masked variant is the rank-1 update ``z' = z − h_j W[:, j]`` of the unmasked output,
-    so that layer's matrix product is not repeated. A sample whose unit already outputs the
+    so that layer's matrix product is not repeated; a conv consumer adds one single-channel
+    convolution per arm, and a Linear read through ``Flatten`` adds the product of the
+    channel's block of ``H·W`` columns. The layers before the groups run once per pull, and
+    the variants' remaining layers run through :func:`mabprune.fastpaths.run_chain` (2×2
+    max-pooling as elementwise maxima, ReLUs in place). A sample whose unit already outputs the
     fill value (zero after a ReLU) has ΔL exactly 0 and is skipped. These fast paths run only
     where :func:`mabprune.arms.find_arms` proved the model a plain chain of leaf modules (an
     ``nn.Sequential``, or a forward that composes its leaves exactly, e.g. the embedding-bag
