@@ -10,7 +10,11 @@ Two engines give the same numbers (a test holds them to 1e-5):
     computed once; the masked variants are folded into the batch dimension for the layers
     downstream. When the next layer is an ``nn.Linear`` reading the masked tensor, its output
     for a masked variant is the rank-1 update ``z' = z − h_j W[:, j]`` of the unmasked output,
-    so that layer's matrix product is not repeated. A sample whose unit already outputs the
+    so that layer's matrix product is not repeated; a conv consumer adds one single-channel
+    convolution per arm, and a Linear read through ``Flatten`` adds the product of the
+    channel's block of ``H·W`` columns. The layers before the groups run once per pull, and
+    the variants' remaining layers run through :func:`mabprune.fastpaths.run_chain` (2×2
+    max-pooling as elementwise maxima, ReLUs in place). A sample whose unit already outputs the
     fill value (zero after a ReLU) has ΔL exactly 0 and is skipped. These fast paths run only
     where :func:`mabprune.arms.find_arms` proved the model a plain chain of leaf modules (an
     ``nn.Sequential``, or a forward that composes its leaves exactly, e.g. the embedding-bag
@@ -186,11 +190,12 @@ class BatchedEngine(Engine):
             if not (self.arms.chain and isinstance(X, torch.Tensor)):
                 return self._pull_general(arm_ids, X, y, budget)
             layer_index, units = self.arms.locate(arm_ids)
+            prefix = _Prefix(self.arms.chain_modules, X)    # groups in call order: each prefix extends the last
             for li in np.unique(layer_index):
                 where = np.flatnonzero(layer_index == li)
                 layer = self.arms.layers[li]
                 max_rows = self.max_rows or max(1, budget // self._row_size(layer))
-                out[where] = self._pull_sliced(layer, units[where], X, y, max_rows, *_sequential_split(self.arms, layer))
+                out[where] = self._pull_sliced(layer, units[where], y, max_rows, prefix, *_sequential_split(self.arms, layer))
         return out
 
     def _pull_general(self, arm_ids, X, y, budget) -> np.ndarray:
@@ -210,31 +215,34 @@ class BatchedEngine(Engine):
                 out[start:start + len(chunk)] = (losses - base).double().mean(1).cpu().numpy()
         return out
 
-    def _variants(self, layer: PrunableLayer, h: torch.Tensor, units_t: torch.Tensor):
+    def _variants(self, layer: PrunableLayer, h: torch.Tensor, cols):
         """Rows (sample, arm) whose masked value differs from ``h``, and the change there."""
         fill = self._chain_fill(layer)
-        hu = h[:, units_t]                                               # (B, K, ...)
-        target = torch.zeros_like(hu) if fill is None else fill[units_t].unsqueeze(0).expand_as(hu)
-        delta = target - hu                                              # masked minus unmasked
-        active = delta.reshape(h.shape[0], len(units_t), -1).ne(0).any(-1)   # (B, K)
-        b_idx, k_idx = active.nonzero(as_tuple=True)
-        return b_idx, k_idx, delta[b_idx, k_idx]
+        hu = h[:, cols]                                                  # (B, K, ...)
+        delta = -hu if fill is None else fill[cols].unsqueeze(0) - hu    # masked minus unmasked
+        B, K = delta.shape[:2]
+        flat = delta.reshape(B * K, -1)
+        b_idx, k_idx = flat.ne(0).any(-1).view(B, K).nonzero(as_tuple=True)
+        return b_idx, k_idx, flat.index_select(0, b_idx * K + k_idx).view(-1, *delta.shape[2:])
 
     def _apply(self, layer: PrunableLayer, h, z, units_t, b_idx, k_idx, dh, weight_t):
         """The masked variants' tensor at the hook point (consumer output or mask point)."""
         if layer.rank_one and weight_t is not None:
             # z' = z + (masked − unmasked)_j · W[:, j]: the consumer's output of each variant.
-            return torch.addcmul(z[b_idx], dh.unsqueeze(1), weight_t[units_t[k_idx]])
+            return torch.addcmul(z.index_select(0, b_idx), dh.unsqueeze(1), weight_t.index_select(0, units_t[k_idx]))
         if layer.rank_one:
             # A conv is linear too: its output changes by the change of channel j convolved
             # with the filters' slice for input channel j (one small conv per arm).
+            # Rows come grouped by arm (see _pull_sliced), so each run is a slice.
             conv = self.arms.modules[layer.consumer]
-            z_var = z[b_idx].clone()
-            for k in torch.unique(k_idx).tolist():
-                rows = torch.nonzero(k_idx == k).squeeze(1)
+            z_var = z.index_select(0, b_idx)
+            ks, runs = torch.unique_consecutive(k_idx, return_counts=True)
+            start = 0
+            for k, n in zip(ks.tolist(), runs.tolist()):
                 j = int(units_t[k])
-                z_var[rows] += F.conv2d(dh[rows].unsqueeze(1), conv.weight[:, j:j + 1], None,
-                                        conv.stride, conv.padding, conv.dilation)
+                z_var[start:start + n] += F.conv2d(dh[start:start + n].unsqueeze(1), conv.weight[:, j:j + 1], None,
+                                                   conv.stride, conv.padding, conv.dilation)
+                start += n
             return z_var
         h_var = h[b_idx].clone()
         h_var[torch.arange(len(b_idx), device=h.device), units_t[k_idx]] += dh
@@ -260,56 +268,96 @@ class BatchedEngine(Engine):
         consumer = self.arms.modules[layer.consumer] if layer.consumer else None
         return consumer.weight.t().contiguous() if layer.rank_one and isinstance(consumer, nn.Linear) else None
 
-    def _pull_sliced(self, layer, units, X, y, max_rows, prefix, hook_module, downstream):
+    def _pull_sliced(self, layer, units, y, max_rows, prefix, end, hook_module, downstream):
         """Sequential models: the prefix runs once, each chunk runs only the layers after it."""
-        units_t = torch.as_tensor(units, device=X.device)
-        h = prefix(X)
-        z = hook_module(h) if layer.rank_one else None
+        h = prefix.upto(end)
+        units_t = torch.as_tensor(units, device=h.device)
+        z = prefix.upto(end + 1) if layer.rank_one else None   # the consumer's output (hook_module(h))
         # downstream may start with an in-place module (nn.ReLU(inplace=True)): give it a copy
-        base = self._check_loss(self.loss(downstream((z if layer.rank_one else h).clone()), y), len(X))
+        logits = fastpaths.run_chain(downstream, (z if layer.rank_one else h).clone())
+        base = self._check_loss(self.loss(logits, y), len(h))
         head = fastpaths.relu_linear_head(downstream, hook_module) if layer.rank_one else None
         if head is not None:
-            return self._pull_head(layer, units_t, h, z, y, base, head, downstream)
-        b_all, k_all, d_all = self._variants(layer, h, units_t)
+            return self._pull_head(layer, units, h, z, y, base, head, logits)
+        b_all, k_all, d_all = self._variants(layer, h, _columns(units, h.device))
         weight_t = self._weight_t(layer)
-        delta_l = torch.zeros(len(units), dtype=torch.float64, device=X.device)
-        # Chunks of at most max_rows variant rows (rows are ordered by sample, then arm).
+        consumer = self.arms.modules.get(layer.consumer) if layer.consumer else None
+        flat = None if layer.rank_one else fastpaths.flatten_linear(downstream, consumer, layer.mask_shape)
+        if flat is not None:
+            # Flatten → Linear: a variant's Linear output is z + W[:, block_j] Δ (one block of
+            # H·W columns per channel), so the Linear is not rerun on whole rows
+            z, downstream = consumer(h.flatten(1)), downstream[flat + 1:]
+            if self.max_rows is None:   # a row is now the Linear's output, not the masked tensor
+                max_rows = max(1, max_rows * int(np.prod(layer.mask_shape)) // consumer.out_features)
+        if (layer.rank_one and weight_t is None) or flat is not None:   # one product per arm: rows grouped by arm
+            perm = torch.argsort(k_all, stable=True)
+            b_all, k_all, d_all = b_all[perm], k_all[perm], d_all.index_select(0, perm)
+        delta_l = torch.zeros(len(units), dtype=torch.float64, device=h.device)
+        # Chunks of at most max_rows variant rows (ordered by sample, then arm; by arm for a product per arm).
         for start in range(0, len(b_all), max_rows):
             b_idx, k_idx, dh = b_all[start:start + max_rows], k_all[start:start + max_rows], d_all[start:start + max_rows]
-            out = downstream(self._apply(layer, h, z, units_t, b_idx, k_idx, dh, weight_t))
+            if flat is not None:
+                variants = fastpaths.add_channel_blocks(z.index_select(0, b_idx), dh, consumer.weight, units_t, k_idx)
+            else:
+                variants = self._apply(layer, h, z, units_t, b_idx, k_idx, dh, weight_t)
+            out = fastpaths.run_chain(downstream, variants)
             losses = self._check_loss(self.loss(out, y[b_idx]), len(b_idx))
             delta_l.index_add_(0, k_idx, (losses - base[b_idx]).double())
-        return (delta_l / len(X)).cpu().numpy()
+        return (delta_l / len(h)).cpu().numpy()
 
-
-    def _pull_head(self, layer, units_t, h, z, y, base, head, downstream):
+    def _pull_head(self, layer, units, h, z, y, base, head, logits):
         """Two layers before the output: every arm's logits from ``W₃ D_b W₂`` plus the sign flips
         (:func:`mabprune.fastpaths.head_logits`), no tensor per variant."""
         fill = self._chain_fill(layer)
-        hu = h[:, units_t]
-        delta = (-hu if fill is None else fill[units_t].unsqueeze(0) - hu).contiguous()
+        cols = _columns(units, h.device)
+        hu = h[:, cols]
+        delta = (-hu if fill is None else fill[cols].unsqueeze(0) - hu).contiguous()
         bn, head = head
-        logits = downstream(z.clone())
-        w2 = self.arms.modules[layer.consumer].weight[:, units_t]
+        w2 = self.arms.modules[layer.consumer].weight[:, cols]
         if bn is not None:   # BN(z + Δz) = BN(z) + s·Δz: fold the BatchNorm into W₂
             z, w2 = bn(z), bn_scale(bn).unsqueeze(1) * w2
-        out = fastpaths.head_logits(z, delta, w2, head, logits)
-        k_idx, b_idx = torch.nonzero(delta.t() != 0, as_tuple=True)   # other samples: ΔL exactly 0
-        delta_l = torch.zeros(len(units_t), dtype=torch.float64, device=h.device)
+        out = fastpaths.head_logits(z, delta, w2, head, logits)          # (B, O, J)
+        b_idx, k_idx = torch.nonzero(delta != 0, as_tuple=True)        # other samples: ΔL exactly 0
+        delta_l = torch.zeros(len(units), dtype=torch.float64, device=h.device)
         if len(b_idx):
-            rows = out.view(-1, out.shape[-1]).index_select(0, k_idx * len(h) + b_idx)
+            rows = out.transpose(1, 2).reshape(-1, out.shape[1]).index_select(0, b_idx * out.shape[2] + k_idx)
             losses = self._check_loss(self.loss(rows, y[b_idx]), len(b_idx))
             delta_l.index_add_(0, k_idx, (losses - base[b_idx]).double())
         return (delta_l / len(h)).cpu().numpy()
 
 
 def _sequential_split(arms: ArmSet, layer: PrunableLayer):
-    """``(prefix, hook_module, downstream)`` of a proven plain chain (see ``arms._chain_layout``)."""
+    """``(end, hook_module, downstream)`` of a proven plain chain (see ``arms._chain_layout``):
+    the prefix is ``seq[:end]``."""
     seq, names = arms.chain_modules, arms.chain_names
     i = names.index(layer.consumer if layer.rank_one else layer.mask_point)
     if layer.rank_one:
-        return seq[:i], seq[i], seq[i + 1:]
-    return seq[:i + 1], None, seq[i + 1:]
+        return i, seq[i], seq[i + 1:]
+    return i + 1, None, seq[i + 1:]
+
+
+def _columns(units: np.ndarray, device):
+    """A run of consecutive units (a whole layer's sweep) as a slice (views, no gathers), else an index."""
+    if len(units) and np.all(np.diff(units) == 1):
+        return slice(int(units[0]), int(units[-1]) + 1)
+    return torch.as_tensor(units, device=device)
+
+
+class _Prefix:
+    """``seq[:i](X)`` for increasing ``i``, each from the last one: the layers before a group
+    run once per pull, not once per group."""
+
+    def __init__(self, seq: nn.Sequential, X: torch.Tensor):
+        self.seq, self.X, self.pos, self.value = seq, X, 0, X
+
+    def upto(self, i: int) -> torch.Tensor:
+        if i < self.pos:
+            self.pos, self.value = 0, self.X
+        if i > self.pos:
+            # a copy: the next module may be in place (nn.ReLU(inplace=True)), and the caller keeps its tensor
+            x = self.value if self.pos == 0 else self.value.clone()
+            self.value, self.pos = fastpaths.run_chain(self.seq[self.pos:i], x, fresh=self.pos > 0), i
+        return self.value
 
 
 def make_engine(name: str, model: nn.Module, arms: ArmSet, **kwargs) -> Engine:

@@ -112,6 +112,7 @@ def test_head_path_on_subsets_in_any_order_and_in_float64(head_calls):
     _planted_flips(model, X)
     _compare(model, X, y, rtol=1e-10)
     _compare(model, X, y, ids=np.array([40, 3, 3, 63, 0, 17]), rtol=1e-10)
+    _compare(model, X, y, ids=np.arange(5, 30), rtol=1e-10)      # a run of units: taken as a slice
     assert head_calls
 
 
@@ -145,23 +146,26 @@ def test_zoo_inplace_relu_chain(head_calls):
     assert head_calls
 
 
-def test_head_path_threaded_flips_equal_the_serial_ones(head_calls, monkeypatch):
-    # the sign-flip chunks run on a thread pool when torch has several threads; small chunks
-    # so that there are many
-    monkeypatch.setattr(fastpaths, "_add_flips", functools.partial(fastpaths._add_flips, budget=2 ** 10))
+def test_head_path_small_chunks_and_two_threads_equal_naive(head_calls, monkeypatch):
+    # tiny correction blocks (many chunks per block, every block kind) and two torch threads
+    # (the products and gathers split across threads) still give the naive loop's numbers
+    blocks = []
+    real_add = fastpaths._add_flips
+
+    def small(out, z, delta, w2, w3):
+        blocks.append(int(delta.shape[1]))
+        real_add(out, z, delta, w2, w3, budget=2 ** 10)
+    monkeypatch.setattr(fastpaths, "_add_flips", small)
     model = _mlp(widths=(20, 96, 64, 5)).eval()
     X, y = torch.randn(300, 20), torch.randint(0, 5, (300,))
     _planted_flips(model, X)
-    arms = find_arms(model, X[:2])
-    serial = make_engine("batched", model, arms).pull(np.arange(96), X, y)
+    _compare(model, X, y)
     torch.set_num_threads(2)
     try:
-        threaded = make_engine("batched", model, arms).pull(np.arange(96), X, y)
+        _compare(model, X, y)
     finally:
         torch.set_num_threads(1)
-    np.testing.assert_allclose(threaded, serial, rtol=1e-6, atol=1e-9)
-    _compare(model, X, y)
-    assert head_calls
+    assert head_calls and blocks
 
 
 class _Chain(nn.Module):
@@ -198,3 +202,105 @@ def test_forward_that_is_not_the_composition_of_its_leaves_is_no_chain(twist):
     X, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
     arms = _compare(_Chain(twist).eval(), X, y)
     assert not arms.chain
+
+
+def _direct_head(z, delta, w2, w3, logits):
+    """Every variant's logits by brute force: relu(z + δ_bj W₂[:, j]) through W₃, shape (B, O, J)."""
+    zp = z[:, None, :] + delta[:, :, None] * w2.t()[None]                   # (B, J, K)
+    return (logits[:, None, :] + (torch.relu(zp) - torch.relu(z)[:, None, :]) @ w3.t()).transpose(1, 2)
+
+
+@pytest.mark.parametrize("signs", ["zero_fill", "mean_fill"])
+def test_head_logits_equal_brute_force_with_wide_and_narrow_blocks(signs):
+    # float64, so that any missed or doubled correction shows far above rounding
+    g = torch.Generator().manual_seed(7)
+    B, K, J, O = 40, 48, 64, 4
+    w2 = torch.randn(K, J, generator=g, dtype=torch.float64)
+    w2[3] = 0                                                     # a unit no arm reaches (max |W₂| = 0)
+    w3 = torch.randn(O, K, generator=g, dtype=torch.float64)
+    z = torch.randn(B, K, generator=g, dtype=torch.float64)
+    z[:, :6] *= 1e-3                                              # units that almost every arm flips
+    z[0, 7] = 0.0                                                 # exactly on the kink
+    h = torch.relu(torch.randn(B, J, generator=g, dtype=torch.float64))
+    h[:, 10] = h[:, 11]                                           # ties in |δ|
+    delta = -h if signs == "zero_fill" else h.mean(0) - h
+    head = nn.Linear(K, O, bias=False).double()
+    with torch.no_grad():
+        head.weight.copy_(w3)
+    with torch.no_grad():
+        logits = head(torch.relu(z))
+    # both kinds of block occur: prefixes of at least J/4 arms (whole rows) and shorter ones (gathered)
+    counts = (delta.abs()[:, None, :] * w2.abs().amax(1)[None, :, None] > z.abs()[:, :, None]).sum(2)
+    assert counts.max() >= J // 4 and ((counts > 0) & (counts < J // 4)).any()
+    direct = _direct_head(z, delta, w2, w3, logits)
+    assert not torch.allclose(direct, direct[:, :, :1] * 0 + logits[:, :, None] + torch.einsum(
+        "ok,bk,kj,bj->boj", w3, (z > 0).double(), w2, delta), atol=1e-3)   # the sign flips matter here
+    out = fastpaths.head_logits(z, delta, w2, head, logits)
+    np.testing.assert_allclose(out.numpy(), direct.numpy(), rtol=1e-10, atol=1e-12)
+    ref = torch.zeros(B, O, J, dtype=torch.float64)
+    fastpaths._add_flips(ref, z, delta, w2, w3)
+    for budget in (1, 2 ** 7):                                    # one sample per chunk, and a few
+        flips = torch.zeros(B, O, J, dtype=torch.float64)
+        fastpaths._add_flips(flips, z, delta, w2, w3, budget=budget)
+        np.testing.assert_allclose(flips.numpy(), ref.numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_run_chain_pools_and_relus_like_the_modules_on_odd_sizes(monkeypatch):
+    # odd sizes (floor mode crops), a ceil-mode pool (left to the module), in-place ReLUs
+    torch.manual_seed(3)
+    pools = []
+    real = fastpaths._max_pool_2x2
+    monkeypatch.setattr(fastpaths, "_max_pool_2x2", lambda x: pools.append(tuple(x.shape)) or real(x))
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+                          nn.MaxPool2d(2, ceil_mode=True), nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(inplace=True),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 3 * 3, 8), nn.ReLU(), nn.Linear(8, 3))
+    model = _randomise_batchnorm(model).eval()
+    X, y = torch.randn(30, 1, 13, 13), torch.randint(0, 3, (30,))
+    with torch.no_grad():
+        np.testing.assert_array_equal(fastpaths.run_chain(model, X.clone()).numpy(), model(X).numpy())
+    pools.clear()
+    _compare(model, X, y)
+    _compare(model, X, y, fill="mean")
+    assert pools and all(s[1:] == (6, 7, 7) for s in pools)    # the first group's variants: 7×7 maps, cropped
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_batchnorm_relu_before_a_pool_run_after_it_only_with_positive_scales(negative, monkeypatch):
+    # BN (positive scales) and ReLU are non-decreasing per channel, so they commute with the
+    # max-pool; one negative scale makes the BN decreasing on its channel: kept in order
+    torch.manual_seed(5)
+    model = _randomise_batchnorm(nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 4 * 4, 8), nn.ReLU(), nn.Linear(8, 3)))
+    with torch.no_grad():
+        model[3].weight.abs_().add_(0.1)
+        if negative:
+            model[3].weight[2] = -0.7
+    shapes = []
+    real_bn = nn.BatchNorm2d.forward
+    monkeypatch.setattr(nn.BatchNorm2d, "forward", lambda self, x: shapes.append(tuple(x.shape[2:])) or real_bn(self, x))
+    X, y = torch.randn(30, 1, 9, 9), torch.randint(0, 3, (30,))
+    with torch.no_grad():
+        np.testing.assert_allclose(fastpaths.run_chain(model, X.clone()).numpy(), model(X).numpy(), rtol=1e-6, atol=1e-7)
+    assert shapes[0] == ((9, 9) if negative else (4, 4))          # pooled first (odd 9x9 cropped) unless a scale is < 0
+    _compare(model.eval(), X, y)
+    _compare(model.eval(), X, y, fill="mean")
+
+
+@pytest.mark.parametrize("between, fill", [((), None), ((nn.Dropout(0.2),), "mean"), ((nn.Identity(),), None)])
+def test_flatten_linear_channel_blocks_equal_naive(between, fill, monkeypatch):
+    # a conv group read by a Linear through Flatten: each variant's Linear output is z plus one
+    # block product; the spy proves the path ran for that group
+    calls = []
+    real = fastpaths.add_channel_blocks
+    monkeypatch.setattr(fastpaths, "add_channel_blocks", lambda *a: calls.append(a[1].shape[1:]) or real(*a))
+    torch.manual_seed(6)
+    model = _randomise_batchnorm(nn.Sequential(
+        nn.Conv2d(2, 5, 3, padding=1), nn.BatchNorm2d(5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), *between,
+        nn.Linear(5 * 5 * 5, 12), nn.ReLU(), nn.Linear(12, 3)))
+    X, y = torch.randn(40, 2, 10, 11), torch.randint(0, 3, (40,))
+    _compare(model.eval(), X, y, fill=fill)
+    assert calls and all(tuple(s) == (5, 5) for s in calls)
+    calls.clear()
+    _compare(model.eval(), X, y, ids=np.array([4, 0, 2]))
+    assert calls
