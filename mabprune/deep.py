@@ -33,11 +33,17 @@ from torch import nn
 from . import data, models
 from .dataset import Dataset
 
-__all__ = ["DEEP_MODELS", "DEEP_PROTOCOL", "RECIPES", "cache_dir", "data_params", "is_task", "load_task", "parse_task", "recipe",
-           "authors_row", "build_network", "grid_params", "load_cell", "train_cell", "train_network"]
+__all__ = ["DEEP_MODELS", "DEEP_PROTOCOL", "DEEP_RUN_PROTOCOL", "RECIPES", "cache_dir", "data_params", "is_task",
+           "load_task", "parse_task", "recipe", "authors_row", "build_network", "grid_params", "load_cell",
+           "train_cell", "train_network"]
 
-#: Bumped when training or data building changes what a cached network is.
+#: Bumped when training or data building changes what a cached network is (in the cache key
+#: and in every deep task's record key).
 DEEP_PROTOCOL = 1
+#: Bumped when what a grid run does with a trained network changes, but not the network: in the
+#: record keys of deep tasks only, so cached networks stay valid. 2: fine-tuning after pruning
+#: clips gradients with the recipe's ``clip_norm``, as training does (issue 11).
+DEEP_RUN_PROTOCOL = 2
 #: model -> (input kind, class name, data families it takes, what it follows)
 DEEP_MODELS = {
     "lenet": ("image", "LeNet5", ("image",), "LeNet-5 (LeCun et al. 1998)"),
@@ -382,7 +388,8 @@ def grid_params(name: str, profile: str) -> dict:
     r = recipe(name, SIZE_OF_PROFILE[profile])
     return {"model": {"arch": parse_task(name)[0], **r["arch"]}, "max_rows": r["max_rows"],
             "train": {"epochs": r["epochs"], "lr": r["lr"], "batch_size": r["batch_size"],
-                      "weight_decay": r["weight_decay"], "deep_protocol": DEEP_PROTOCOL}}
+                      "weight_decay": r["weight_decay"], "clip_norm": r.get("clip_norm"),
+                      "deep_protocol": DEEP_PROTOCOL, "deep_run_protocol": DEEP_RUN_PROTOCOL}}
 
 
 def load_cell(name: str, spec: dict, seed: int) -> tuple[Dataset, dict]:

@@ -176,9 +176,13 @@ def _cell(job: dict, emit, torch) -> None:
                 emit(_error(run, exc, **common))
             nets = []
 
+    # A deep task's recipe may clip gradients (the pixel LSTM diverges without); fine-tuning clips alike.
+    clip_norm = t.get("recipe", {}).get("clip_norm")
+
     def fine_tune(m):  # a fresh optimizer on the training split (fit builds one)
         models.fit(m, ds.X_train, y_train, task=ds.task, epochs=spec["fine_tune_epochs"], lr=t["lr"],
-                   batch_size=t["train_batch_size"], weight_decay=t["weight_decay"], seed=seed + 1, device=device)
+                   batch_size=t["train_batch_size"], weight_decay=t["weight_decay"], seed=seed + 1, device=device,
+                   clip_norm=clip_norm)
 
     protocol = spec.get("protocol", "companion")
     common["protocol_name"] = protocol

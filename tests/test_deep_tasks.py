@@ -75,8 +75,59 @@ def test_grid_records_carry_the_network(shared_data, tmp_path):
     assert df["val_accuracy_before"].between(0, 1).all() and df["metric_before"].between(0, 1).all()
     params = df.iloc[0]["params"]
     assert params["model"]["arch"] == "text_cnn" and params["train"]["deep_protocol"] == deep.DEEP_PROTOCOL
+    assert params["train"]["deep_run_protocol"] == deep.DEEP_RUN_PROTOCOL and params["train"]["clip_norm"] is None
     again = run_grid(spec, results_dir=tmp_path / "store2", progress=False)
     assert again["cache_hit"].all()  # a second store reuses the trained networks
+
+
+def test_fine_tuning_clips_with_the_recipe_norm_and_differs_only_through_it(shared_data, tmp_path, monkeypatch):
+    """Issue 11: fine-tuning after pruning clips gradients with the recipe's ``clip_norm``, as
+    training does. Run A clips for real; run B starts from the same cached network and turns the
+    clip into a no-op: the networks entering each fine-tuning are equal, A's fine-tuning clipped
+    gradients larger than the norm, and the fine-tuned networks differ, while the scores before
+    pruning and without fine-tuning are the same."""
+    from mabprune import models
+
+    monkeypatch.setitem(deep.RECIPES["tiny"]["lenet"], "clip_norm", 0.05)  # small: clipping is active
+    real_fit, real_clip = models.fit, torch.nn.utils.clip_grad_norm_
+    calls, clips = [], []  # per fit call: (clip_norm, weights in, weights out); per clip: (call, max_norm, norm)
+
+    def fit_spy(model, *args, **kw):
+        weights_in = [p.detach().clone() for p in model.parameters()]
+        calls.append([kw.get("clip_norm"), weights_in, None])
+        real_fit(model, *args, **kw)
+        calls[-1][2] = [p.detach().clone() for p in model.parameters()]
+        return model
+
+    def spied_clip(active):
+        def clip(parameters, max_norm, *args, **kw):
+            parameters = list(parameters)
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in parameters]))
+            clips.append((len(calls) - 1, max_norm, float(norm)))
+            return real_clip(parameters, max_norm, *args, **kw) if active else norm
+        return clip
+
+    monkeypatch.setattr(models, "fit", fit_spy)
+    spec = grid_spec("deep_learning", "smoke", datasets=["lenet@vision:mnist"], methods=["magnitude", "none"],
+                     sweep_methods=[], steps=1, data_root=str(shared_data))  # one fine-tuning per run
+    runs = {}
+    for name, active in (("A", True), ("B", False)):
+        calls.clear(), clips.clear()
+        monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spied_clip(active))
+        df = run_grid(spec, results_dir=tmp_path / name, progress=False).set_index("method")
+        assert (df["status"] == "ok").all()
+        runs[name] = (df, list(calls), list(clips))
+    (a, calls_a, clips_a), (b, calls_b, clips_b) = runs["A"], runs["B"]
+    assert not a["cache_hit"].any() and b["cache_hit"].all()  # B trains nothing: its fit calls all fine-tune
+    assert a.iloc[0]["params"]["train"]["clip_norm"] == 0.05
+    fine_a = calls_a[1:]
+    assert len(fine_a) == len(calls_b) >= 2 and all(c[0] == 0.05 for c in calls_a + calls_b)
+    assert any(norm > 0.05 for call, m, norm in clips_a if call >= 1 and m == 0.05)  # fine-tuning clipped
+    for (_, in_a, out_a), (_, in_b, out_b) in zip(fine_a, calls_b):
+        assert all(torch.equal(x, y) for x, y in zip(in_a, in_b))  # the same network enters both
+        assert not all(torch.equal(x, y) for x, y in zip(out_a, out_b))  # clipping alone changed it
+    for column in ("metric_before", "score_no_ft"):
+        assert a[column].tolist() == b[column].tolist()
 
 
 def test_standard_and_full_plans_name_the_tasks():
