@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import claims, stats
+from .book_profile import BOOK_FALLBACK
 from .experiments import default_results_dir, run_grid, score_table
 from .profiles import GRID_FAMILIES, PROFILES, GridSpec, grid_spec, plan_runs
 
@@ -77,7 +78,7 @@ SIZES = {
 BUILD_PROFILES = ("smoke", "quick")
 #: The profile a family's matrix falls back to in the book when its own profile's store is
 #: incomplete and that profile is not one of :data:`BUILD_PROFILES`.
-BUILD_FALLBACK = "quick"
+BUILD_FALLBACK = BOOK_FALLBACK  # the same fallback as the family chapters (mabprune.book_profile)
 
 
 @dataclass(frozen=True)
