@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from mabprune import batch
-from mabprune.arms import ArmSet, _trace, register_unit_hook
+from mabprune import inputs
+from mabprune.arms import ArmSet, _trace
+from mabprune.masks import register_unit_hook
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -38,7 +39,7 @@ def _macs(module: nn.Module, out: torch.Tensor) -> float:
 
 def layer_costs(model: nn.Module, arms: ArmSet, X) -> tuple[float, dict[str, float]]:
     """Full-forward MACs per sample, and per group the downstream MACs of one arm per sample."""
-    calls = _trace(model, batch.index(X, slice(0, 1)))
+    calls = _trace(model, inputs.index(X, slice(0, 1)))
     macs = [_macs(m, out) if isinstance(out, torch.Tensor) else 0.0 for _, m, _, out in calls]
     full = float(sum(macs))
     first_call = {}
@@ -63,8 +64,8 @@ def active_counts(model: nn.Module, arms: ArmSet, X) -> dict[str, np.ndarray]:
             seen.setdefault(name, values.ne(0).any(-1).sum(0).cpu().numpy())
         handles.append(register_unit_hook(arms, layer, fn))
     try:
-        with batch.eval_mode(model), torch.no_grad():
-            batch.call(model, X)
+        with inputs.eval_mode(model), torch.no_grad():
+            inputs.call(model, X)
     finally:
         for h in handles:
             h.remove()

@@ -1,4 +1,4 @@
-"""Arms: the prunable units of a model, and masks that equal their removal.
+"""Arms: the prunable units of a model, and how they are found.
 
 An *arm* is one channel of a Torch-Pruning group (see :mod:`mabprune.graph`): one output
 unit of an ``nn.Linear`` or output channel of a conv together with every channel coupled to
@@ -9,21 +9,22 @@ channel)``; the output layer is never pruned.
 A mask zeroes the arm's channel at the *input* of every layer that reads it (forward
 pre-hooks), which is what physical removal does, so no producer, BatchNorm, depthwise conv or
 reused activation needs a mask, and a shared module's unit is one arm masked in every call.
-:func:`find_arms` checks this on the example batch against Torch-Pruning's removal.
+:func:`find_arms` checks this on the example batch against Torch-Pruning's removal
+(:func:`mabprune.masks.self_check`); the masks themselves are :mod:`mabprune.masks`.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import batch, graph
+from . import _deprecated, graph, inputs
 from .graph import Reader
+from .masks import self_check
 
 PRUNABLE_TYPES = graph.ROOT_TYPES
 
@@ -147,12 +148,12 @@ def _trace(model: nn.Module, example_inputs) -> list[tuple[str, nn.Module, objec
     calls, handles = [], []
     for name, module in model.named_modules():
         if len(list(module.children())) == 0:
-            def hook(mod, inputs, output, name=name):
-                calls.append((name, mod, inputs[0] if inputs else None, output))
+            def hook(mod, args, output, name=name):
+                calls.append((name, mod, args[0] if args else None, output))
             handles.append(module.register_forward_hook(hook))
     try:
-        with batch.eval_mode(model), torch.no_grad():
-            batch.call(model, example_inputs)
+        with inputs.eval_mode(model), torch.no_grad():
+            inputs.call(model, example_inputs)
     finally:
         for h in handles:
             h.remove()
@@ -203,7 +204,6 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
     (['3'], ['0', '1'], '2')
     """
     modules = dict(model.named_modules())
-    names = {m: n for n, m in modules.items()}
     calls = _trace(model, example_inputs)
     prunable = [c for c in calls if isinstance(c[1], PRUNABLE_TYPES)]
     if not prunable:
@@ -251,7 +251,6 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
     arms.sample_size = max(int(c[3][0].numel()) for c in calls if isinstance(c[3], torch.Tensor) and c[3].dim() > 0)
     _chain_layout(model, arms, calls, example_inputs)
     if check:
-        from .selfcheck import self_check
         self_check(model, arms, example_inputs, strict=layers is not None)
     return arms
 
@@ -306,187 +305,12 @@ def _leaf_chain(model: nn.Module, calls, example_inputs) -> nn.Sequential | None
         return None
     seq = nn.Sequential(*[c[1] for c in calls])
     try:
-        with batch.eval_mode(model), torch.no_grad():
-            same = torch.equal(seq(example_inputs), batch.call(model, example_inputs))
+        with inputs.eval_mode(model), torch.no_grad():
+            same = torch.equal(seq(example_inputs), inputs.call(model, example_inputs))
     except (RuntimeError, TypeError, ValueError):
         same = False
     return seq if same else None
 
 
-def _gather_columns(weight: torch.Tensor, reader: Reader, n_units: int) -> torch.Tensor | None:
-    """The reader's weights on each unit's input channels, shape ``(n_units, -1)``."""
-    w = weight.detach().transpose(0, 1).reshape(weight.shape[1], -1)      # (in_ch, rest)
-    ch = reader.channels.to(w.device)
-    keep = ch < n_units
-    counts = torch.bincount(ch[keep], minlength=n_units)
-    if len(counts) != n_units or not bool((counts == counts[0]).all()) or int(counts[0]) == 0:
-        return None
-    order = torch.argsort(ch[keep], stable=True)
-    return w[keep][order].reshape(n_units, -1)
-
-
-def outgoing_weight(arms: ArmSet, layer: PrunableLayer) -> torch.Tensor | None:
-    """Every reader's weights that read each unit, as a tensor of shape ``(n_units, -1)``.
-
-    A Linear after a flatten reads unit ``j`` of a conv through ``H·W`` columns; all of them
-    count. None when no reader's columns line up with the units.
-    """
-    parts = []
-    for reader in layer.readers:
-        weights = [reader.module.weight] if hasattr(reader.module, "weight") and isinstance(
-            reader.module.weight, torch.Tensor) else [p for n, p in reader.module.named_parameters() if n.startswith("weight_ih")]
-        for w in weights:
-            cols = _gather_columns(w, reader, layer.n_units)
-            if cols is not None:
-                parts.append(cols)
-    return torch.cat(parts, 1) if parts else None
-
-
-def _shape(reader: Reader, x: torch.Tensor, rows: int) -> list[int]:
-    """Broadcast shape of a reader mask: rows on the batch dim, channels on the channel dim."""
-    shape = [1] * x.dim()
-    shape[reader.dim] = x.shape[reader.dim]
-    if rows > 1:
-        shape[reader.batch_dim] = rows
-    return shape
-
-
-def reader_units(reader: Reader, x: torch.Tensor, n_units: int) -> torch.Tensor:
-    """The units' values in a reader's input, shape ``(batch, n_units, positions)``."""
-    dim = reader.dim % x.dim()
-    xt = x.movedim(reader.batch_dim, 0).movedim(dim if dim > reader.batch_dim else dim + 1, -1) \
-        if reader.batch_dim else x.movedim(dim, -1)
-    xt = xt.reshape(xt.shape[0], -1, xt.shape[-1])                      # (B, positions, in_ch)
-    ch = reader.channels.to(x.device)
-    keep = torch.nonzero(ch < n_units).squeeze(1)
-    order = keep[torch.argsort(ch[keep], stable=True)]
-    vals = xt[:, :, order]                                              # (B, P, n·k) unit-major
-    B, P = vals.shape[:2]
-    return vals.reshape(B, P, n_units, -1).permute(0, 2, 1, 3).reshape(B, n_units, -1)
-
-
-class Masker:
-    """Masks arms with a multiply at the input of every reader (forward pre-hooks).
-
-    ``mask`` holds one float tensor per group: ``(n_units,)`` (1 = kept, 0 = masked), or
-    ``(rows, n_units)`` for per-row masks of a replicated batch. ``fill`` (mean-replacement)
-    holds, per group and reader, the value a masked channel reads instead of zero (one
-    per-sample tensor of the reader's input shape). Gates that require gradients may be
-    passed as ``mask`` (Taylor scores).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch import nn
-    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    >>> arms = find_arms(model, torch.zeros(2, 4))
-    >>> with Masker(model, arms) as masker:
-    ...     masker.set([0, 1, 2, 3, 4, 5, 6, 7])
-    ...     out = model(torch.randn(3, 4))
-    >>> torch.allclose(out, model[2].bias.expand(3, 2))
-    True
-    """
-
-    def __init__(self, model: nn.Module, arms: ArmSet, *, fill: dict | None = None,
-                 mask: dict[str, torch.Tensor] | None = None):
-        self.model, self.arms = model, arms
-        device = next(model.parameters()).device
-        self.mask = mask if mask is not None else {
-            layer.name: torch.ones(layer.n_units, device=device) for layer in arms.layers}
-        self.fill = fill or {}
-        self._handles: list = []
-
-    def __enter__(self) -> "Masker":
-        for layer in self.arms.layers:
-            for reader in layer.readers:
-                self._handles.append(reader.module.register_forward_pre_hook(self._hook(layer, reader)))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
-
-    def _hook(self, layer: PrunableLayer, reader: Reader):
-        def hook(module, args):
-            x = args[0]
-            m = self.mask[layer.name]
-            ext = torch.cat([m, torch.ones_like(m[..., :1])], -1)[..., reader.channels]   # (in_ch,) or (rows, in_ch)
-            rows = ext.shape[0] if ext.dim() == 2 else 1
-            cd = reader.dim % x.dim()
-            if rows > 1 and reader.batch_dim > cd:
-                ext = ext.t()
-            rm = ext.reshape(_shape(reader, x, rows))
-            fill = self.fill.get(layer.name, {}).get(reader.name)
-            x = x * rm.to(x.dtype) if fill is None else x * rm + (1 - rm) * fill.unsqueeze(reader.batch_dim)
-            return (x,) + tuple(args[1:])
-        return hook
-
-    def set(self, arm_ids: Sequence[int] | np.ndarray) -> None:
-        """Mask exactly these arms (all others kept)."""
-        self.reset()
-        for name, units in self.arms.per_group(arm_ids).items():
-            self.mask[name][torch.as_tensor(units, device=self.mask[name].device)] = 0.0
-
-    def set_rows(self, arm_ids: np.ndarray, rows_per_arm: int) -> None:
-        """Per-row masks: rows ``k·rows_per_arm .. (k+1)·rows_per_arm − 1`` mask arm ``arm_ids[k]``."""
-        layer_index, units = self.arms.locate(np.asarray(arm_ids, dtype=np.int64))
-        device = next(self.model.parameters()).device
-        rows = len(arm_ids) * rows_per_arm
-        for li, layer in enumerate(self.arms.layers):
-            m = torch.ones(rows, layer.n_units, device=device)
-            ks = np.flatnonzero(layer_index == li)
-            if len(ks):
-                r = torch.as_tensor(ks, device=device).repeat_interleave(rows_per_arm) * rows_per_arm \
-                    + torch.arange(rows_per_arm, device=device).repeat(len(ks))
-                m[r, torch.as_tensor(units[ks], device=device).repeat_interleave(rows_per_arm)] = 0.0
-            self.mask[layer.name] = m
-
-    def reset(self) -> None:
-        """Unmask every arm."""
-        device = next(self.model.parameters()).device
-        for layer in self.arms.layers:
-            self.mask[layer.name] = torch.ones(layer.n_units, device=device)
-
-    @contextlib.contextmanager
-    def masked(self, arm_ids: Sequence[int] | np.ndarray) -> Iterator[None]:
-        """Temporarily mask these arms."""
-        self.set(arm_ids)
-        try:
-            yield
-        finally:
-            self.reset()
-
-
-def register_unit_hook(arms: ArmSet, layer: PrunableLayer, fn):
-    """Call ``fn(values)`` with the group's units as its first reader sees them, shape
-    ``(batch, n_units, positions)``, on every forward (after any Masker entered earlier)."""
-    reader = layer.readers[0]
-    return reader.module.register_forward_pre_hook(lambda m, args: fn(reader_units(reader, args[0], layer.n_units)))
-
-
-def unit_means(model: nn.Module, arms: ArmSet, inputs, *, batch_size: int = 512) -> dict[str, dict[str, torch.Tensor]]:
-    """Mean input of every reader over ``inputs`` (for mean-replacement), per group and reader.
-
-    The mean is over samples only: a per-sample tensor of the reader's input shape.
-    """
-    sums: dict[tuple[str, str], torch.Tensor] = {}
-    handles = []
-    for layer in arms.layers:
-        for reader in layer.readers:
-            def hook(module, args, key=(layer.name, reader.name), bd=reader.batch_dim):
-                s = args[0].detach().double().sum(bd)
-                sums[key] = sums[key] + s if key in sums else s
-            handles.append(reader.module.register_forward_pre_hook(hook))
-    n = batch.length(inputs)
-    try:
-        with batch.eval_mode(model), torch.no_grad():
-            for start in range(0, n, batch_size):
-                batch.call(model, batch.index(inputs, slice(start, start + batch_size)))
-    finally:
-        for h in handles:
-            h.remove()
-    out: dict[str, dict[str, torch.Tensor]] = {}
-    for (g, r), s in sums.items():
-        out.setdefault(g, {})[r] = (s / n).float()
-    return out
+def __getattr__(name: str):
+    return _deprecated.moved_name(__name__, name)   # Masker & co. moved to mabprune.masks

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from . import batch, policies
+from . import inputs, policies
 from .rewards import make_reward
 
 
@@ -62,9 +62,9 @@ def bandit_step(eng, n_arms: int, X, y: torch.Tensor, *, method: str, rounds: in
 
 def _pull(eng, arm_ids, X, y, rng, batch_size, step, rnd, replace=False) -> np.ndarray:
     """Pull arms on a freshly sampled mini-batch; a NaN names the batch where it appeared."""
-    n = batch.length(X)
+    n = inputs.length(X)
     idx = rng.choice(n, size=batch_size if replace else min(batch_size, n), replace=replace)
-    delta = eng.pull(arm_ids, batch.index(X, torch.as_tensor(idx, device=y.device)), y[idx])
+    delta = eng.pull(arm_ids, inputs.index(X, torch.as_tensor(idx, device=y.device)), y[idx])
     if not np.all(np.isfinite(delta)):
         where = "the calibration pass" if rnd < 0 else f"round {rnd}"
         raise ValueError(f"non-finite loss change in step {step}, {where}, on the mini-batch of validation "

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import batch
-from .arms import ArmSet, Masker, outgoing_weight, register_unit_hook
+from . import inputs
+from .arms import ArmSet
+from .masks import Masker, outgoing_weight, register_unit_hook
 from .engine import LossFn
-from .selection import select_removals
+from .removal import select_removals
 
 BASELINES = ("magnitude", "activation_variation", "taylor", "random", "none")
 #: Score variants: ``normalized`` (per-layer ℓ2 normalisation, the default under
@@ -126,9 +127,9 @@ def activation_variation_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor,
             handles.append(register_unit_hook(arms, layer, hook))
         if masked is not None and len(masked):
             masker.set(masked)
-        with batch.eval_mode(model), torch.no_grad():
-            for start in range(0, batch.length(X), batch_size):
-                batch.call(model, batch.index(X, slice(start, start + batch_size)))
+        with inputs.eval_mode(model), torch.no_grad():
+            for start in range(0, inputs.length(X), batch_size):
+                inputs.call(model, inputs.index(X, slice(start, start + batch_size)))
     finally:
         for h in handles:
             h.remove()
@@ -186,12 +187,12 @@ def taylor_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, y: torch.Tens
     device = y.device
     gates = {layer.name: torch.ones(layer.n_units, device=device, requires_grad=True) for layer in arms.layers}
     masker = Masker(model, arms, fill=fill, mask=gates)   # the gates multiply every reader's input
-    n = batch.length(X)
+    n = inputs.length(X)
     try:
-        with batch.eval_mode(model), masker:
+        with inputs.eval_mode(model), masker:
             for start in range(0, n, batch_size):
-                xb, yb = batch.index(X, slice(start, start + batch_size)), y[start:start + batch_size]
-                (loss(batch.call(model, xb), yb).sum() / n).backward()
+                xb, yb = inputs.index(X, slice(start, start + batch_size)), y[start:start + batch_size]
+                (loss(inputs.call(model, xb), yb).sum() / n).backward()
     finally:
         model.zero_grad(set_to_none=True)
     grad = np.concatenate([gates[layer.name].grad.double().cpu().numpy() for layer in arms.layers])
@@ -205,7 +206,7 @@ def random_scores(arms: ArmSet, seed: int | None = 0) -> np.ndarray:
     return np.random.default_rng(seed).random(arms.n_arms)
 
 
-def _baseline(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, min_units, seed, batch_size,
+def baseline_removal(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, min_units, seed, batch_size,
               variant="raw"):
     """Scores and removal of a baseline method (ties broken at random, seeded)."""
     if method == "none":
@@ -217,12 +218,12 @@ def _baseline(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, mi
     elif method == "random":
         scores = random_scores(arms, seed)
     else:
-        return _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, variant=variant)
+        return greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, variant=variant)
     return scores, select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units,
                                    rng=np.random.default_rng([seed, 1]))
 
 
-def _greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, rerankings: int = 32,
+def greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, rerankings: int = 32,
                                  variant="raw"):
     """Greedy: re-rank by activation variation after each 1/``rerankings`` of the removals.
 

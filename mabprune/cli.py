@@ -24,21 +24,25 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .book_profile import (BOOK_FALLBACK, book_profiles, format_profiles, parse_profiles,  # noqa: F401 - re-exported
-                           profile_notes, resolve_profiles, standard_coverage)
+from mabprune import __version__, data
+from mabprune.study import cluster
+from mabprune.study.book_profile import BOOK_FALLBACK, book_profiles, format_profiles, parse_profiles, resolve_profiles
+from mabprune.study.paths import repo_root
+from mabprune.study.plan import plan_runs
+from mabprune.study.profiles import FAMILY_ALIASES, GRID_FAMILIES, PROFILES, grid_spec
+from mabprune.study.runner import readable_store, store_path
+from mabprune.study.store import peek
 
-__all__ = ["book_parameters", "book_profiles", "format_profiles", "main", "parse_profiles", "profile_notes",
-           "resolve_profiles", "standard_coverage"]
+__all__ = ["FAMILY_NOTEBOOKS", "book_parameters", "main"]
 
 #: The experiment notebooks and their results family, executed first, in this order.
-FAMILY_NOTEBOOKS = {"tabular_classification": "classification", "tabular_regression": "regression",
-                    "deep_learning": "deep_learning"}
+FAMILY_NOTEBOOKS = {notebook: family for family, notebook in FAMILY_ALIASES.items()}
 #: Notebooks that read the records of the families, executed after them when present.
 LATER_NOTEBOOKS = ("statistical_analysis", "verdict_matrix", "performance", "environment")
 _PATH_PARAMS = ("results_dir", "data_root")
 #: Parameters that change which runs a family notebook plans (and so its default store).
 _GRID_PARAMS = ("datasets", "methods", "seeds", "amount", "rounds")
-#: Grid parameters of the family notebooks that :func:`mabprune.profiles.grid_spec` takes.
+#: Grid parameters of the family notebooks that :func:`mabprune.study.profiles.grid_spec` takes.
 _SPEC_PARAMS = (*_GRID_PARAMS, "device", "data_root", "n_jobs")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -81,8 +85,6 @@ def _custom_store(profile: str, params: dict) -> Path:
     import hashlib
     import json
 
-    from .experiments import repo_root
-
     parts = [f"{k}={json.dumps(params[k], separators=(',', ':'))}" for k in _GRID_PARAMS if params.get(k) is not None]
     slug = re.sub(r"[^A-Za-z0-9.=,_-]+", "_", "-".join(parts)).strip("_")
     if len(slug) > 60:
@@ -92,20 +94,16 @@ def _custom_store(profile: str, params: dict) -> Path:
 
 def _grid_errors(notebook: Path, params: dict) -> list[str]:
     """The runs of a family notebook's grid whose record is an error, as ``key: status``."""
-    from .experiments import _readable_store, _store_path
-    from .profiles import grid_spec, plan_runs
-
     family = FAMILY_NOTEBOOKS.get(notebook.stem)
     if family is None:
         return []
     spec = grid_spec(family, params.get("profile", "quick"), **{k: params.get(k) for k in _SPEC_PARAMS})
-    store = _readable_store(_store_path(spec, params.get("results_dir")))
+    store = readable_store(store_path(spec, params.get("results_dir")))
     return [f"{r['key']}: {store[r['key']].get('status')}" for r in plan_runs(spec)
             if r["key"] in store and store[r["key"]].get("status") != "ok"]
 
 
 def _cmd_run(args) -> int:
-    from .experiments import repo_root
 
     notebook = Path(args.notebook)
     if not notebook.is_file():
@@ -115,9 +113,7 @@ def _cmd_run(args) -> int:
     if args.profile is not None:
         params["profile"] = args.profile
     if args.cluster is not None:
-        from .cluster import check_address
-
-        params["cluster"] = check_address(args.cluster)
+        params["cluster"] = cluster.check_address(args.cluster)
     for name in _PATH_PARAMS:  # relative paths are the caller's, not the notebook folder's
         if isinstance(params.get(name), str):
             params[name] = str(Path(params[name]).expanduser().resolve())
@@ -152,12 +148,10 @@ def _default(known: dict, name: str):
 
 
 def _cmd_datasets(args) -> int:
-    from . import data
-    from .profiles import _registry
 
     root = data.data_root(args.data_root)
     print(f"data root: {root}" + ("" if root.is_dir() else " (missing)"))
-    names = _registry(str(root))
+    names = data.dataset_families(root)
     families = [args.family] if args.family else list(data.FAMILIES)
     for family in families:
         rows = [(n, data.is_available(n, root)) for n, f in names.items() if f == family]
@@ -231,7 +225,6 @@ def book_parameters(name: str, known: Mapping, profiles: Mapping[str, str], *, r
 
 
 def _cmd_book_notebooks(args) -> int:
-    from .experiments import repo_root
 
     profiles = _book_profiles_of(args)
     root = repo_root()
@@ -262,22 +255,19 @@ def _plan_family(family: str, profile: str, results_dir: Path | None, data_root)
     estimate of the compute time of the rest from recorded times of comparable runs."""
     import statistics
 
-    from .experiments import _peek, _readable_store, _store_path, repo_root
-    from .profiles import PROFILES, grid_spec, plan_runs
-
     spec = grid_spec(family, profile, data_root=data_root)
     runs = plan_runs(spec)
-    store = _readable_store(_store_path(spec, results_dir))
+    store = readable_store(store_path(spec, results_dir))
     todo = [r for r in runs if store.get(r["key"], {}).get("status") != "ok"]
     cells = {(r["dataset"], r["seed"]) for r in todo if r["kind"] != "regressor"}
     # Comparable runs: the same family, kind and method, from this profile's records if any,
     # else from the largest smaller profile that has some (which then underestimates).
     order = list(PROFILES)
-    sources = [(profile, _store_path(spec, results_dir))]
+    sources = [(profile, store_path(spec, results_dir))]
     sources += [(p, repo_root() / "results" / p / f"{family}.jsonl") for p in reversed(order[:order.index(profile)])]
     times, train, source = {}, [], None
     for name, path in sources:
-        recs = [r for r in _peek(path).values() if r.get("status") == "ok" and r.get("family") == family]
+        recs = [r for r in peek(path).values() if r.get("status") == "ok" and r.get("family") == family]
         if not recs:
             continue
         for r in recs:
@@ -318,7 +308,6 @@ def _duration(seconds: float) -> str:
 
 
 def _cmd_plan(args) -> int:
-    from .profiles import GRID_FAMILIES
 
     families = [args.family] if args.family else list(GRID_FAMILIES)
     results = Path(args.results_dir) if args.results_dir else None
@@ -355,7 +344,6 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mabprune", description="Structured neuron pruning with multi-armed "
                                      "bandits: run the experiment notebooks, plan a grid, list datasets, "
                                      "build the book's notebooks.")
-    from . import __version__
 
     parser.add_argument("--version", action="version", version=f"mabprune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -40,9 +40,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import batch, fastpaths
+from . import fastpaths, inputs
 from .fastpaths import bn_scale
-from .arms import ArmSet, Masker, PrunableLayer
+from .arms import ArmSet, PrunableLayer
+from .masks import Masker
 
 ENGINES = ("batched", "naive")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -101,7 +102,7 @@ def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 @contextlib.contextmanager
 def _EvalMode(model: nn.Module):
     """Eval mode and no_grad for the duration of a pull; restores the training flag."""
-    with batch.eval_mode(model), torch.no_grad():
+    with inputs.eval_mode(model), torch.no_grad():
         yield
 
 
@@ -136,7 +137,7 @@ class Engine:
     def base_losses(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-sample loss of the unmasked model."""
         with _EvalMode(self.model):
-            return self._check_loss(self.loss(batch.call(self.model, X), y), batch.length(X))
+            return self._check_loss(self.loss(inputs.call(self.model, X), y), inputs.length(X))
 
     def pull(self, arm_ids, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
         """ΔL of each arm on the batch ``(X, y)``, in the order given (float64 array)."""
@@ -155,7 +156,7 @@ class NaiveEngine(Engine):
         with _EvalMode(self.model), Masker(self.model, self.arms, fill=self.fill) as masker:
             for i, arm in enumerate(arm_ids):
                 masker.set([arm])
-                out[i] = (self.loss(batch.call(self.model, X), y) - base).mean().item()
+                out[i] = (self.loss(inputs.call(self.model, X), y) - base).mean().item()
             masker.reset()
         return out
 
@@ -182,9 +183,24 @@ class BatchedEngine(Engine):
         self.max_rows = max_rows
 
     def pull(self, arm_ids, X, y):
+        """ΔL of each arm on ``(X, y)``: the one dispatch to the engine's five paths.
+
+        1. general (:meth:`_pull_general`): any graph that is not a proven plain chain of leaf
+           modules, or inputs that are a tuple or dict; per-row masks through the readers' hooks;
+        2. head (:meth:`_pull_head`): a chain group two layers before a narrow output
+           (``ReLU → Linear``), every arm's logits from one product plus sign-flip corrections;
+        3. rank one (:meth:`_pull_sliced`, a Linear or conv consumer right after the mask point):
+           the consumer's output updated per arm, ``z − h_j W[:, j]``;
+        4. Flatten → Linear (:meth:`_pull_sliced`, :func:`mabprune.fastpaths.flatten_linear`):
+           a conv channel read through ``Flatten`` adds its block of ``H·W`` columns;
+        5. sliced (:meth:`_pull_sliced`, any other chain group): the masked tensor itself, one
+           variant row per (sample, arm) whose unit is not already the fill value.
+
+        Paths 2–5 run the layers before each group once per pull (a prefix cache).
+        """
         arm_ids = np.asarray(arm_ids, dtype=np.int64)
         out = np.empty(len(arm_ids))
-        cuda = batch.tensors(X)[0].is_cuda
+        cuda = inputs.tensors(X)[0].is_cuda
         budget = 2 ** 26 if cuda else 2 ** 21
         with _EvalMode(self.model):
             if not (self.arms.chain and isinstance(X, torch.Tensor)):
@@ -200,7 +216,7 @@ class BatchedEngine(Engine):
 
     def _pull_general(self, arm_ids, X, y, budget) -> np.ndarray:
         """Any graph: K copies of the batch, copy k masking arm k through the reader pre-hooks."""
-        B = batch.length(X)
+        B = inputs.length(X)
         rows = self.max_rows or max(1, 8 * budget // self.arms.sample_size)
         k = max(1, rows // B)
         base = self.base_losses(X, y)
@@ -209,7 +225,7 @@ class BatchedEngine(Engine):
             for start in range(0, len(arm_ids), k):
                 chunk = arm_ids[start:start + k]
                 masker.set_rows(chunk, B)
-                outputs = batch.call(self.model, batch.repeat(X, len(chunk)))
+                outputs = inputs.call(self.model, inputs.repeat(X, len(chunk)))
                 ys = y.repeat(len(chunk), *([1] * (y.dim() - 1)))
                 losses = self._check_loss(self.loss(outputs, ys), B * len(chunk)).reshape(len(chunk), B)
                 out[start:start + len(chunk)] = (losses - base).double().mean(1).cpu().numpy()

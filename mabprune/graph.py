@@ -31,7 +31,7 @@ import torch_pruning as tp
 from torch import nn
 from torch_pruning import ops
 
-from . import batch
+from . import inputs
 
 ROOT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -119,9 +119,9 @@ def attention_heads(model: nn.Module) -> dict[nn.Module, tuple[str, int]]:
 
 def build_graph(model: nn.Module, example_inputs) -> tp.DependencyGraph:
     """Torch-Pruning's dependency graph of ``model`` on ``example_inputs`` (eval mode)."""
-    with batch.eval_mode(model), torch.enable_grad():
+    with inputs.eval_mode(model), torch.enable_grad():
         return tp.DependencyGraph().build_dependency(
-            model, example_inputs=example_inputs, forward_fn=batch.call, verbose=False)
+            model, example_inputs=example_inputs, forward_fn=inputs.call, verbose=False)
 
 
 def _out_fn(module: nn.Module):

@@ -27,10 +27,11 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from . import batch, policies
+from . import inputs, policies
 from .arms import find_arms
 from .bandit import bandit_step
 from .engine import make_engine, make_loss
+from .rewards import make_reward, reward_batch
 
 
 class BanditImportance(tp.importance.Importance):
@@ -76,11 +77,9 @@ class BanditImportance(tp.importance.Importance):
                  layers: Sequence[str] | None = None, ignored_layers: Sequence[str | nn.Module] = (),
                  target: str | int | None = None, margin: float | None = None, calibration_batches: int = 4,
                  max_batch_fraction: float | None = None):
-        from .prune import _as_tensors   # the same reading of the data as prune()
-        from .rewards import make_reward, reward_batch
         if method not in policies.POLICIES:
             raise ValueError(f"method {method!r} is not a bandit policy: use one of {tuple(policies.POLICIES)}")
-        self.X, self.y = _as_tensors(data, target)
+        self.X, self.y = inputs.as_tensors(data, target)  # the same reading of the data as prune()
         self.method, self.rounds, self.steps, self.arms_per_round = method, rounds, steps, arms_per_round
         self.batch_size, self.reward, self.rank_by, self.loss = batch_size, reward, rank_by, make_loss(loss_fn)
         self.engine, self.policy_params, self.seed = engine, dict(policy_params or {}), seed
@@ -88,7 +87,7 @@ class BanditImportance(tp.importance.Importance):
         self.rng = np.random.default_rng(seed)
         make_reward(reward, margin=margin)  # raises on a bad margin
         self.margin, self.calibration_batches = margin, calibration_batches
-        self.n_batch, self.replace = reward_batch(batch.length(self.X), batch_size, max_batch_fraction)
+        self.n_batch, self.replace = reward_batch(inputs.length(self.X), batch_size, max_batch_fraction)
         self.step = -1
         self._signature = None
         self._scores: dict[nn.Module, torch.Tensor] = {}
@@ -100,8 +99,8 @@ class BanditImportance(tp.importance.Importance):
     def _play(self, model: nn.Module) -> None:
         self.step += 1
         device = next(model.parameters()).device
-        X, y = batch.to(self.X, device), self.y.to(device)
-        example = batch.index(X, slice(0, 2))
+        X, y = inputs.to(self.X, device), self.y.to(device)
+        example = inputs.index(X, slice(0, 2))
         arms = find_arms(model, example, layers=self.layers, ignored_layers=self.ignored_layers, check=self.step == 0)
         eng = make_engine(self.engine, model, arms, loss_fn=self.loss)
         step_rounds = self.rounds // self.steps + (1 if self.step < self.rounds % self.steps else 0)

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mabprune import deep
-from mabprune.experiments import run_grid
-from mabprune.profiles import grid_spec
+from mabprune.study import deep_tasks
+from mabprune.study.runner import run_grid
+from mabprune.study.profiles import grid_spec
 
 #: 60 minutes on 2 CPU cores, one torch thread per process.
 BUDGET_CORE_S = 2 * 3600
@@ -65,10 +65,10 @@ def measure(task: str) -> dict:
 
 def _work(task: str, cache: dict) -> float:
     """Training rows x input length of ``task``'s standard data (seed 0): what an epoch costs."""
-    model, dataset = deep.parse_task(task)
-    key = (deep.DEEP_MODELS[model][0], dataset, deep.recipe(task, "standard")["max_rows"])  # same arrays
+    model, dataset = deep_tasks.parse_task(task)
+    key = (deep_tasks.DEEP_MODELS[model][0], dataset, deep_tasks.recipe(task, "standard")["max_rows"])  # same arrays
     if key not in cache:
-        ds = deep.load_task(task, size="standard", seed=0, max_rows=key[2])
+        ds = deep_tasks.load_task(task, size="standard", seed=0, max_rows=key[2])
         cache[key] = float(len(ds.y_train) * np.prod(ds.X_train.shape[1:]))
     return cache[key]
 
@@ -77,11 +77,11 @@ def training_budget(trained: dict, per_run: dict, tasks: list[str], seeds: int) 
     """Training seconds of the grid's networks against the budget, and per model what dominates."""
     rows, work = {}, {}
     for task in tasks:
-        model = deep.parse_task(task)[0]
+        model = deep_tasks.parse_task(task)[0]
         if task in trained:
             rows[task] = {"model": model, "train_s": trained[task]["network_train_time_s"], "source": "measured"}
             continue
-        ref = next((t for t in trained if deep.parse_task(t)[0] == model), None)
+        ref = next((t for t in trained if deep_tasks.parse_task(t)[0] == model), None)
         if ref is None:
             rows[task] = {"model": model, "train_s": None, "source": "no measured network of this model"}
             continue
@@ -96,7 +96,7 @@ def training_budget(trained: dict, per_run: dict, tasks: list[str], seeds: int) 
         m["training_core_s"] += seeds * (r["train_s"] or 0.0)
     for model, m in models.items():
         m["share_of_training"] = m["training_core_s"] / total
-        cell = next((v["cell_estimate_s"] for t, v in per_run.items() if deep.parse_task(t)[0] == model), None)
+        cell = next((v["cell_estimate_s"] for t, v in per_run.items() if deep_tasks.parse_task(t)[0] == model), None)
         m["pruning_runs_core_s"] = None if cell is None else seeds * m["tasks"] * cell
         m["dominant"] = ("pruning runs not measured" if cell is None
                          else "pruning runs" if m["pruning_runs_core_s"] > m["training_core_s"] else "training")

@@ -4,7 +4,7 @@ Writes ``results/deep_training.json``: per task the model, the validation and te
 before pruning, the training seconds, the rows, and the machine, for seed 0 at the top level
 (what ``results/deep_budget.py`` reads), and under ``seeds`` one entry per seed trained with
 ``mean`` and ``range`` (max - min) of the accuracies over them. The networks go to the network
-cache (:func:`mabprune.deep.cache_dir`), where the standard grid finds them again.
+cache (:func:`mabprune.study.deep_tasks.cache_dir`), where the standard grid finds them again.
 
 Run from the repository root: ``MABPRUNE_DATA=../shared/data python results/deep_training.py
 [--seeds 0,1,2] [task ...]`` (default: seed 0, every standard task).
@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mabprune import deep, models
+from mabprune import models
+from mabprune.study import deep_tasks
 
 torch.set_num_threads(1)
 DEFAULT_TASKS = [
@@ -34,12 +35,12 @@ SEED_FIELDS = ("val_accuracy_before", "test_accuracy_before", "train_accuracy_be
 
 def train(task: str, seed: int) -> dict:
     """Train (or reload) the standard network of ``task`` at ``seed``; its accuracies and cost."""
-    r = deep.recipe(task, "standard")
+    r = deep_tasks.recipe(task, "standard")
     t0 = time.perf_counter()
-    ds = deep.load_task(task, size="standard", seed=seed, max_rows=r["max_rows"])
+    ds = deep_tasks.load_task(task, size="standard", seed=seed, max_rows=r["max_rows"])
     load_s = time.perf_counter() - t0
     load_start = Path("/proc/loadavg").read_text().split()[:3]
-    model, info = deep.train_network(task, ds, r, seed=seed, data_params=deep.data_params(0.2, 0.2, r["max_rows"]))
+    model, info = deep_tasks.train_network(task, ds, r, seed=seed, data_params=deep_tasks.data_params(0.2, 0.2, r["max_rows"]))
     return {**info, "test_accuracy_before": models.evaluate(model, ds.X_test, ds.y_test), "load_s": load_s,
             "recipe": r, "n_train": len(ds.y_train), "n_val": len(ds.y_val), "n_test": len(ds.y_test),
             "loadavg_start_end": [load_start, Path("/proc/loadavg").read_text().split()[:3]],
@@ -64,7 +65,7 @@ def main(argv: list[str]) -> None:
         raise ValueError(f"seeds must be >= 0, got {seeds}")
     tasks = argv or DEFAULT_TASKS
     for task in tasks:
-        deep.parse_task(task)  # a bad name stops here, before any training
+        deep_tasks.parse_task(task)  # a bad name stops here, before any training
     out = Path(__file__).with_name("deep_training.json")
     results = json.loads(out.read_text()) if out.exists() else {}
     for task in tasks:

@@ -45,16 +45,16 @@ def assert_masked_equals_removed(model, arms, X, example, chosen):
     """Masking ``chosen`` gives Torch-Pruning's removal of them (1e-5 relative), and removal shrinks the model."""
     import copy
 
-    from mabprune import batch
-    from mabprune.arms import Masker
+    from mabprune import inputs
+    from mabprune.masks import Masker
     from mabprune.graph import remove
     with torch.no_grad(), Masker(model, arms) as masker:
         masker.set(chosen)
-        masked = batch.call(model, X)
+        masked = inputs.call(model, X)
     pruned = copy.deepcopy(model)
     remove(pruned, example, arms.per_group(chosen))
     with torch.no_grad():
-        removed = batch.call(pruned, X)
+        removed = inputs.call(pruned, X)
     assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in model.parameters())
     torch.testing.assert_close(masked, removed, rtol=1e-5, atol=1e-5 * max(float(masked.abs().max()), 1.0))
 

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mabprune import batch, graph
-from mabprune.arms import ArmSet, Masker, PrunableLayer, find_arms
+from mabprune import graph
+from mabprune import inputs
+from mabprune.arms import ArmSet, PrunableLayer, find_arms
+from mabprune.masks import Masker
 from mabprune.engine import make_engine
-from mabprune.selfcheck import self_check
+from mabprune.masks import self_check
 from tests.zoo import build
 
 torch.set_num_threads(1)
@@ -41,7 +43,7 @@ def _head_arms(model, example):
 
 def test_bert_heads_are_exact_arms_with_heads_true():
     model, X = _bert()
-    example = batch.index(X, slice(0, 2))
+    example = inputs.index(X, slice(0, 2))
     arms, layer = _head_arms(model, example)
     block = "bert.encoder.layer.0.attention.self"
     assert layer.n_units == 3 and set(layer.members) == {f"{block}.query", f"{block}.key", f"{block}.value"}
@@ -49,18 +51,18 @@ def test_bert_heads_are_exact_arms_with_heads_true():
     assert layer.readers[0].channels.tolist() == [0] * 4 + [1] * 4 + [2] * 4   # head h = channels 4h..4h+3
     self_check(model, arms, example, strict=True)                            # raises if mask != removal
     with torch.no_grad():
-        full = batch.call(model, X)
+        full = inputs.call(model, X)
     for heads in ([0], [2], [0, 1]):
         with torch.no_grad(), Masker(model, arms) as masker:
             masker.set(heads)
-            masked = batch.call(model, X)
+            masked = inputs.call(model, X)
         pruned = copy.deepcopy(model)
         graph.remove(pruned, example, arms.per_group(heads))
         attn = pruned.get_submodule(block)
         assert attn.query.out_features == attn.key.out_features == attn.value.out_features == 4 * (3 - len(heads))
         assert attn.num_attention_heads == 3 - len(heads) and attn.all_head_size == 4 * (3 - len(heads))
         with torch.no_grad():
-            removed = batch.call(pruned, X)
+            removed = inputs.call(pruned, X)
         assert float((masked - full).abs().max()) > 1e-2                   # the head matters
         torch.testing.assert_close(masked, removed, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="3 heads .* would empty it"):
@@ -73,7 +75,7 @@ def test_bert_heads_are_exact_arms_with_heads_true():
 
 def test_bert_heads_are_rejected_by_default_with_the_reason():
     model, X = _bert()
-    example = batch.index(X, slice(0, 2))
+    example = inputs.index(X, slice(0, 2))
     arms = find_arms(model, example)
     assert "bert.encoder.layer.0.intermediate.dense" in [layer.name for layer in arms.layers]   # MLP units
     (name, why), = [(k, v) for k, v in arms.rejected.items() if ".attention.self." in k]
@@ -103,7 +105,7 @@ def test_prune_with_heads_true_removes_whole_heads(method):
     from mabprune import prune
     model, X = _bert()
     y = torch.randint(0, 3, (6,))
-    arms = find_arms(model, batch.index(X, slice(0, 2)), ignored_layers=[model.classifier], heads=True)
+    arms = find_arms(model, inputs.index(X, slice(0, 2)), ignored_layers=[model.classifier], heads=True)
     head = next(layer for layer in arms.layers if layer.name.startswith("bert.encoder.layer.0.attention.self."))
     assert head.n_units == 3
     res = prune(model, (X, y), method=method, amount=0.2, rounds=3, arms_per_round=4, batch_size=6,

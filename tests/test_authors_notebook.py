@@ -119,7 +119,8 @@ def test_bad_alpha_fails_fast(tmp_path):
 def test_our_records_per_family_at_the_books_profiles(tmp_path):
     # Classification at quick, regression at smoke, in one folder that also holds records of
     # other keys (pmlb:iris, in no profile's grid): each family keeps its profile's runs only.
-    from mabprune.profiles import grid_spec, plan_runs
+    from mabprune.study.plan import plan_runs
+    from mabprune.study.profiles import grid_spec
 
     _iris_store(tmp_path / "results")
     chosen = {"classification": "quick", "regression": "smoke", "deep_learning": "smoke"}

@@ -10,7 +10,8 @@ from torch import nn
 from mabprune import baselines
 from mabprune.arms import find_arms
 from mabprune.policies import POLICIES
-from mabprune.prune import prune, select_removals
+from mabprune.pruning import prune
+from mabprune.removal import select_removals
 from mabprune.rewards import make_reward, reward_batch
 
 

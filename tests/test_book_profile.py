@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from mabprune import book_profile, cli, profiles
-from mabprune.experiments import run_grid
-from mabprune.profiles import GRID_FAMILIES, grid_spec, plan_runs
+from mabprune import cli
+from mabprune.study import book_profile
+from mabprune.study import profiles
+from mabprune.study.runner import run_grid
+from mabprune.study.plan import plan_runs
+from mabprune.study.profiles import GRID_FAMILIES, grid_spec
 
 REPO = Path(__file__).resolve().parents[1]
 MIXED = {"classification": "standard", "regression": "standard", "deep_learning": "quick"}

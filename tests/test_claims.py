@@ -1,4 +1,4 @@
-"""Tests of mabprune.claims: the scoreboard's verdicts on claims C1–C10 and their evidence."""
+"""Tests of mabprune.analysis.claims: the scoreboard's verdicts on claims C1–C10 and their evidence."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mabprune.claims as mc
-from mabprune.claims import VERDICTS, family_name, scoreboard, verdict_counts
-from mabprune.stats import BASELINES, MAB_POLICIES, REGRESSORS, Comparison, compare
+import mabprune.analysis.claims as mc
+from mabprune.analysis.claims import VERDICTS, family_name, scoreboard, verdict_counts
+from mabprune.analysis.stats import BASELINES, MAB_POLICIES, REGRESSORS, Comparison, compare
 from tests.test_stats import DEMSAR_METHODS, DEMSAR_ROWS
 
 
@@ -29,15 +29,20 @@ def _table(quality: dict[str, float], *, n: int, seed: int, error: bool = False)
                         index=[f"d{i}" for i in range(n)])
 
 
+# the baselines from strongest to weakest in these synthetic tables (random weaker than none)
+RANKED_BASELINES = ("none", "magnitude", "activation_variation", "taylor", "random")
+assert set(RANKED_BASELINES) == set(BASELINES)
+
+
 def _families(ucb1_best: bool, n: int = 30) -> dict[str, Comparison]:
     if ucb1_best:  # ucb1 > thompson > other policies > baselines > regressors
         policies = {"ucb1": 30, "thompson": 29, "hedge": 28, "softmax": 27, "exp3": 26,
                     "epsilon_greedy": 25}
-        baselines = dict(zip(BASELINES, [20, 19, 18, 17, 16]))
+        baselines = dict(zip(RANKED_BASELINES, [20, 19, 18, 17, 16]))
     else:  # baselines > other policies > thompson > ucb1 (worst)
         policies = {"hedge": 28, "softmax": 27, "exp3": 26, "epsilon_greedy": 25,
                     "thompson": 24, "ucb1": 0}
-        baselines = dict(zip(BASELINES, [40, 39, 38, 37, 36]))
+        baselines = dict(zip(RANKED_BASELINES, [40, 39, 38, 37, 36]))
     regressors = dict(zip(REGRESSORS, range(10, 1, -1) if ucb1_best else range(50, 41, -1)))
     nets = {**policies, **baselines}
     return {

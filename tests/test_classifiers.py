@@ -5,25 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mabprune import classifiers, experiments
-from mabprune.profiles import CLASSIFIERS, PROFILES, grid_spec, plan_runs
+from mabprune.study import comparators
+from mabprune import study
+from mabprune.study.comparators import CLASSIFIERS
+from mabprune.study.plan import plan_runs
+from mabprune.study.profiles import PROFILES, grid_spec
 
 
 def test_every_classifier_has_parameters_and_is_seeded_where_random():
-    assert set(classifiers.CLASSIFIER_PARAMS) == set(CLASSIFIERS)
+    assert set(comparators.CLASSIFIER_PARAMS) == set(CLASSIFIERS)
     for name in CLASSIFIERS:
-        est = classifiers.make_classifier(name, seed=7)
+        est = comparators.make_classifier(name, seed=7)
         if "random_state" in est.get_params():
             # every estimator that draws random numbers gets the cell's seed
-            assert classifiers.CLASSIFIER_PARAMS[name].get("seeded") and est.random_state == 7, name
+            assert comparators.CLASSIFIER_PARAMS[name].get("seeded") and est.random_state == 7, name
     with pytest.raises(ValueError, match="unknown classifier 'svm'"):
-        classifiers.make_classifier("svm")
+        comparators.make_classifier("svm")
 
 
 def test_a_single_class_training_split_is_refused_with_its_reason():
     X = np.zeros((4, 2))
     with pytest.raises(ValueError, match="single class"):
-        classifiers.fit_score("logistic_regression", 0, X, np.zeros(4, int), X, np.zeros(4, int))
+        comparators.fit_score("logistic_regression", 0, X, np.zeros(4, int), X, np.zeros(4, int))
 
 
 def test_plan_includes_the_classifiers_with_the_parameters_in_the_key():
@@ -38,13 +41,13 @@ def test_plan_includes_the_classifiers_with_the_parameters_in_the_key():
     plain = {r["key"] for r in plan_runs(grid_spec("classification", "smoke"))}
     assert plain <= {r["key"] for r in runs}
     # the parameters are part of the key
-    old = dict(classifiers.CLASSIFIER_PARAMS["knn_classifier"])
+    old = dict(comparators.CLASSIFIER_PARAMS["knn_classifier"])
     try:
-        classifiers.CLASSIFIER_PARAMS["knn_classifier"]["n_neighbors"] = 3
+        comparators.CLASSIFIER_PARAMS["knn_classifier"]["n_neighbors"] = 3
         changed = plan_runs(spec)
     finally:
-        classifiers.CLASSIFIER_PARAMS["knn_classifier"].clear()
-        classifiers.CLASSIFIER_PARAMS["knn_classifier"].update(old)
+        comparators.CLASSIFIER_PARAMS["knn_classifier"].clear()
+        comparators.CLASSIFIER_PARAMS["knn_classifier"].update(old)
     changed = [r for r in changed if r["kind"] == "classifier"]
     assert changed[0]["key"] != fitted[0]["key"] and changed[1]["key"] == fitted[1]["key"]
 
@@ -59,22 +62,22 @@ def test_classifiers_belong_to_the_classification_family_only():
 
 def test_a_smoke_run_records_the_classifiers_and_the_score_table_has_their_columns(tmp_path):
     spec = grid_spec("classification", "smoke", classifiers=list(CLASSIFIERS), sweep_methods=[])
-    records = experiments.run_grid(spec, results_dir=tmp_path, progress=False)
+    records = study.run_grid(spec, results_dir=tmp_path, progress=False)
     assert records.attrs["errors"] == 0
     fitted = records[records["kind"] == "classifier"]
     assert sorted(fitted["method"]) == sorted(CLASSIFIERS)
     assert (fitted["metric_name"] == "accuracy").all()
     assert (fitted["metric_after"] == fitted["score_no_ft"]).all()  # both metric fields equal
     assert fitted["metric_after"].between(0, 1).all() and (fitted["metric_after"] > 0.5).all()  # iris
-    table = experiments.score_table(records)
+    table = study.score_table(records)
     assert list(table.columns) == ["ucb1", "magnitude", "none", *CLASSIFIERS]
-    again = experiments.run_grid(spec, results_dir=tmp_path, progress=False)
+    again = study.run_grid(spec, results_dir=tmp_path, progress=False)
     assert again.attrs["computed"] == 0  # cached by key
-    cost = experiments.cost_table(records)
+    cost = study.cost_table(records)
     assert set(CLASSIFIERS) <= set(cost.index) and cost.loc["rbf_svm", "pulls"] == 0
     # the same split as the network's cell: a 1-NN fitted here on data.load's split agrees
     from mabprune import data
 
     ds = data.load("sklearn:iris", seed=0, max_rows=spec.training["tabular"]["max_rows"])
-    expected = classifiers.fit_score("knn_classifier", 0, ds.X_train, ds.y_train, ds.X_test, ds.y_test)
+    expected = comparators.fit_score("knn_classifier", 0, ds.X_train, ds.y_train, ds.X_test, ds.y_test)
     assert fitted.set_index("method").loc["knn_classifier", "metric_after"] == pytest.approx(expected)

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mabprune import cluster as dask_cluster
-from mabprune.experiments import run_grid
-from mabprune.profiles import grid_spec, plan_runs
+from mabprune.study import cluster as dask_cluster
+from mabprune.study.runner import run_grid
+from mabprune.study.plan import plan_runs
+from mabprune.study.profiles import grid_spec
 
 # Timings and the machine differ between runs; every other field must be identical.
 VOLATILE = {"prune_time_s", "pull_time_s", "train_time_s", "wall_time_s", "pulls_per_second", "timestamp", "host"}
@@ -72,9 +73,9 @@ def test_local_cluster_gives_the_records_of_one_process(tmp_path, reference):
 def _slow_first_cell(marker: str) -> None:
     """On a worker: the first cell to start computes its records, writes the worker's pid to
     ``marker`` and then hangs before returning them (until the test kills the process)."""
-    from mabprune import experiments
+    from mabprune import study
 
-    original = experiments._run_cell
+    original = study._run_cell
 
     def run_cell(job, emit):
         original(job, emit)  # the records exist in this worker, not yet in the store
@@ -86,21 +87,21 @@ def _slow_first_cell(marker: str) -> None:
         os.close(fd)
         time.sleep(120)
 
-    experiments._run_cell = run_cell
+    study._run_cell = run_cell
 
 
 def _failing_seed(seed: int | None) -> None:
-    from mabprune import experiments
+    from mabprune import study
 
-    original = getattr(experiments, "_original_run_cell", experiments._run_cell)
-    experiments._original_run_cell = original
+    original = getattr(experiments, "_original_run_cell", study._run_cell)
+    study._original_run_cell = original
 
     def run_cell(job, emit):
         if job["seed"] == seed:
             raise RuntimeError(f"planted failure of seed {seed}")
         original(job, emit)
 
-    experiments._run_cell = original if seed is None else run_cell
+    study._run_cell = original if seed is None else run_cell
 
 
 def test_a_killed_worker_cell_is_recomputed_elsewhere(tmp_path, reference, local_cluster):

@@ -1,4 +1,4 @@
-"""Tests of the dataset layer (mabprune.data, mabprune.textdata).
+"""Tests of the dataset layer (mabprune.data, mabprune.data.text).
 
 Three kinds: embedded datasets (always run), the real-data mirror (``shared_data``, skipped
 without it), and real-format files that the tests write themselves in ``tmp_path`` for the
@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 
 from mabprune import data as D
-from mabprune import textdata as T
+from mabprune.data import babi, dataset, images, registry
+from mabprune.data import text as T
 
-EMBEDDED = list(D._EMBEDDED)
+EMBEDDED = list(registry._EMBEDDED)
 
 
 def _rows(ds):
@@ -31,7 +32,7 @@ def _with_ids(monkeypatch, y, name="test:ids"):
     """Register a dataset whose single feature is the row id (no preprocessing)."""
     y = np.asarray(y)
     loader = lambda seed: (np.arange(len(y), dtype=float)[:, None], y)  # noqa: E731
-    monkeypatch.setitem(D._EMBEDDED, name, ("classification", "classification", loader, "raw"))
+    monkeypatch.setitem(registry._EMBEDDED, name, ("classification", "classification", loader, "raw"))
     return name
 
 
@@ -41,7 +42,7 @@ def _with_ids(monkeypatch, y, name="test:ids"):
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_embedded_shapes_dtypes(name):
     ds = D.load(name)
-    family, task = D._EMBEDDED[name][:2]
+    family, task = registry._EMBEDDED[name][:2]
     assert (ds.name, ds.family, ds.task) == (name, family, task)
     assert ds.family in D.FAMILIES and D.is_available(name)
     for X, y in ((ds.X_train, ds.y_train), (ds.X_val, ds.y_val), (ds.X_test, ds.y_test)):
@@ -177,14 +178,14 @@ def test_unknown_name_lists_close_names(tmp_path):
 
 def test_data_root_and_download_switch(monkeypatch, tmp_path):
     monkeypatch.delenv("MABPRUNE_DATA", raising=False)
-    assert D.data_root() == Path(D.__file__).resolve().parents[1] / "data"
+    assert D.data_root() == Path(D.__file__).resolve().parents[2] / "data"
     monkeypatch.setenv("MABPRUNE_DATA", str(tmp_path))
     assert D.data_root() == tmp_path
     assert D.data_root(tmp_path / "x") == tmp_path / "x"
     monkeypatch.delenv("MABPRUNE_DOWNLOAD", raising=False)
-    assert D._download_allowed(None) is False and D._download_allowed(True) is True
+    assert dataset.download_allowed(None) is False and dataset.download_allowed(True) is True
     monkeypatch.setenv("MABPRUNE_DOWNLOAD", "1")
-    assert D._download_allowed(None) is True and D._download_allowed(False) is False
+    assert dataset.download_allowed(None) is True and dataset.download_allowed(False) is False
 
 
 def test_empty_root_lists_only_embedded(tmp_path):
@@ -340,8 +341,8 @@ def test_idx_reader_matches_torchvision(tmp_path):
     _idx(tmp_path / "img.gz", images, compress=True)
     _idx(tmp_path / "lab.gz", labels, compress=True)
     _idx(tmp_path / "lab", labels)
-    assert np.array_equal(D._read_idx(tmp_path / "img.gz"), read_image_file(str(tmp_path / "img")).numpy())
-    assert np.array_equal(D._read_idx(tmp_path / "lab.gz"), read_label_file(str(tmp_path / "lab")).numpy())
+    assert np.array_equal(images.read_idx(tmp_path / "img.gz"), read_image_file(str(tmp_path / "img")).numpy())
+    assert np.array_equal(images.read_idx(tmp_path / "lab.gz"), read_label_file(str(tmp_path / "lab")).numpy())
 
 
 def test_test_only_idx_copy(tmp_path):
@@ -392,12 +393,12 @@ BABI = """1 Mary moved to the bathroom.
 def test_babi_format(tmp_path):
     path = tmp_path / "qa1.txt"
     path.write_text(BABI)
-    s = T.parse_babi(path)
+    s = babi.parse_babi(path)
     assert [a for _, _, a in s] == ["bathroom", "hallway", "garden"]
     assert s[0][0] == [["mary", "moved", "to", "the", "bathroom"], ["john", "went", "to", "the", "hallway"]]
     assert len(s[1][0]) == 3 and s[1][1] == ["where", "is", "daniel"]  # questions not in the story
     assert s[2][0] == [["sandra", "journeyed", "to", "the", "garden"]]  # line 1 reset the story
-    f = T.BabiFeaturizer(decay=0.5).fit(s[:2])
+    f = babi.BabiFeaturizer(decay=0.5).fit(s[:2])
     X = f.transform(s)
     v = f.vocab_
     assert X.shape == (3, 2 * len(v)) and "sandra" not in v  # vocabulary from the fitted samples
@@ -406,7 +407,7 @@ def test_babi_format(tmp_path):
 
 
 def test_babi_load_from_files(tmp_path):
-    train, test = T.babi_files(1, tmp_path)
+    train, test = babi.babi_files(1, tmp_path)
     train.parent.mkdir(parents=True)
     train.write_text(BABI * 10)
     test.write_text(BABI)

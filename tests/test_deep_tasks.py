@@ -1,4 +1,4 @@
-"""Deep tasks ("<model>@<dataset>", mabprune.deep): names, the data each network takes, the
+"""Deep tasks ("<model>@<dataset>", mabprune.study.deep_tasks): names, the data each network takes, the
 cache of trained networks, the grid's records and plans, and the notebook on deep tasks."""
 
 import json
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from mabprune import deep
-from mabprune.experiments import run_grid
-from mabprune.profiles import grid_spec, plan_runs
+from mabprune.study import deep_tasks
+from mabprune.study.runner import run_grid
+from mabprune.study.plan import plan_runs
+from mabprune.study.profiles import grid_spec
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
@@ -22,11 +23,11 @@ def _cache(tmp_path, monkeypatch):
 
 
 def test_task_names_are_checked_with_the_reason():
-    assert deep.parse_task("bilstm@text:mr") == ("bilstm", "text:mr")
+    assert deep_tasks.parse_task("bilstm@text:mr") == ("bilstm", "text:mr")
     for bad, why in (("lenet", "'<model>@<dataset>'"), ("lenett@vision:mnist", "unknown model 'lenett'"),
                      ("lstm@vision:mnist", "takes text datasets"), ("memn2n@text:sst2", "bAbI")):
         with pytest.raises(ValueError, match=why):
-            deep.parse_task(bad)
+            deep_tasks.parse_task(bad)
     with pytest.raises(ValueError, match="unknown dataset in task"):
         grid_spec("deep_learning", "smoke", datasets=["lenet@vision:mnst"])
     with pytest.raises(ValueError, match="deep-learning task"):
@@ -34,12 +35,12 @@ def test_task_names_are_checked_with_the_reason():
 
 
 def test_siamese_pairs_bag_of_words_and_memories(shared_data):
-    ds = deep.load_task("siamese@vision:mnist", size="tiny", root=shared_data, max_rows=300)
+    ds = deep_tasks.load_task("siamese@vision:mnist", size="tiny", root=shared_data, max_rows=300)
     assert ds.X_train.shape[1:] == (2, 28, 28) and ds.n_classes == 2
     assert 0.3 < ds.y_train.mean() < 0.7  # about half the pairs are same-class
-    bow = deep.load_task("mlp@text:ag_news", size="tiny", root=shared_data, max_rows=300)
+    bow = deep_tasks.load_task("mlp@text:ag_news", size="tiny", root=shared_data, max_rows=300)
     assert bow.X_train.shape[1] == 200 and set(np.unique(bow.X_train)) <= {0.0, 1.0}
-    mem = deep.load_task("memn2n@babi10k:qa1", size="tiny", root=shared_data, max_rows=500)
+    mem = deep_tasks.load_task("memn2n@babi10k:qa1", size="tiny", root=shared_data, max_rows=500)
     m, j = mem.meta["memory_size"], mem.meta["sentence_len"]
     assert mem.X_train.shape[1:] == (m + 1, j) and len(mem.y_test) == 1000 and mem.n_classes == 6
     assert (mem.X_train[:, -1] > 0).any(1).all()  # every row ends with its question
@@ -48,21 +49,21 @@ def test_siamese_pairs_bag_of_words_and_memories(shared_data):
 
 def test_the_cache_reuses_and_never_trusts_a_bad_entry(shared_data, tmp_path):
     task = "lenet@vision:mnist"
-    r = deep.recipe(task, "tiny")
-    ds = deep.load_task(task, size="tiny", root=shared_data, max_rows=r["max_rows"])
-    first, info = deep.train_network(task, ds, r, seed=0)
-    again, info2 = deep.train_network(task, ds, r, seed=0)
+    r = deep_tasks.recipe(task, "tiny")
+    ds = deep_tasks.load_task(task, size="tiny", root=shared_data, max_rows=r["max_rows"])
+    first, info = deep_tasks.train_network(task, ds, r, seed=0)
+    again, info2 = deep_tasks.train_network(task, ds, r, seed=0)
     assert not info["cache_hit"] and info2["cache_hit"]
     assert info2["val_accuracy_before"] == info["val_accuracy_before"] and info["model_name"] == "LeNet5"
     for a, b in zip(first.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
-    other, info3 = deep.train_network(task, ds, dict(r, epochs=1), seed=0)  # another recipe: another entry
+    other, info3 = deep_tasks.train_network(task, ds, dict(r, epochs=1), seed=0)  # another recipe: another entry
     assert not info3["cache_hit"]
     entries = sorted((tmp_path / "cache").glob("*.pt"))
     assert len(entries) == 2
     for entry in entries:
         entry.write_bytes(entry.read_bytes()[:100])  # truncated
-    _, info4 = deep.train_network(task, ds, r, seed=0)
+    _, info4 = deep_tasks.train_network(task, ds, r, seed=0)
     assert not info4["cache_hit"] and info4["val_accuracy_before"] == info["val_accuracy_before"]
 
 
@@ -74,8 +75,8 @@ def test_grid_records_carry_the_network(shared_data, tmp_path):
     assert set(df["model_name"]) == {"TextCNN", "MemN2N"}
     assert df["val_accuracy_before"].between(0, 1).all() and df["metric_before"].between(0, 1).all()
     params = df.iloc[0]["params"]
-    assert params["model"]["arch"] == "text_cnn" and params["train"]["deep_protocol"] == deep.DEEP_PROTOCOL
-    assert params["train"]["deep_run_protocol"] == deep.DEEP_RUN_PROTOCOL and params["train"]["clip_norm"] is None
+    assert params["model"]["arch"] == "text_cnn" and params["train"]["deep_protocol"] == deep_tasks.DEEP_PROTOCOL
+    assert params["train"]["deep_run_protocol"] == deep_tasks.DEEP_RUN_PROTOCOL and params["train"]["clip_norm"] is None
     again = run_grid(spec, results_dir=tmp_path / "store2", progress=False)
     assert again["cache_hit"].all()  # a second store reuses the trained networks
 
@@ -88,7 +89,7 @@ def test_fine_tuning_clips_with_the_recipe_norm_and_differs_only_through_it(shar
     pruning and without fine-tuning are the same."""
     from mabprune import models
 
-    monkeypatch.setitem(deep.RECIPES["tiny"]["lenet"], "clip_norm", 0.05)  # small: clipping is active
+    monkeypatch.setitem(deep_tasks.RECIPES["tiny"]["lenet"], "clip_norm", 0.05)  # small: clipping is active
     real_fit, real_clip = models.fit, torch.nn.utils.clip_grad_norm_
     calls, clips = [], []  # per fit call: (clip_norm, weights in, weights out); per clip: (call, max_norm, norm)
 
@@ -140,7 +141,7 @@ def test_standard_and_full_plans_name_the_tasks():
     full = grid_spec("deep_learning", "full").datasets
     for task in ("vgg@vision:cifar10", "vgg@vision:cifar100", "vgg@vision:svhn", "lstm@text:imdb", "mlp@text:reuters"):
         assert task in full
-    assert deep.authors_row("vgg@vision:svhn") == "Conv (SVHN)"
+    assert deep_tasks.authors_row("vgg@vision:svhn") == "Conv (SVHN)"
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from mabprune.arms import find_arms, unit_means
+from mabprune.arms import find_arms
+from mabprune.masks import unit_means
 from mabprune.engine import make_engine, make_loss
 from mabprune.models import TextClassifier, mlp, small_cnn
 from tests.nets import cnn_bn, mlp_bn

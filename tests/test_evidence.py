@@ -1,4 +1,4 @@
-"""Tests of mabprune.evidence: bootstraps over datasets, the Bayesian signed-rank test, noise."""
+"""Tests of mabprune.analysis.evidence: bootstraps over datasets, the Bayesian signed-rank test, noise."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mabprune.evidence as me
-from mabprune.evidence import (bayesian_signed_rank, bootstrap_best_probability,
+import mabprune.analysis.evidence as me
+from mabprune.analysis.evidence import (bayesian_signed_rank, bootstrap_best_probability,
                                bootstrap_mean_difference, pair_evidence, seed_noise)
-from mabprune.stats import compare
+from mabprune.analysis.stats import compare
 
 
 def _scores(n: int = 12, seed: int = 0) -> pd.DataFrame:

@@ -15,9 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mabprune import data, experiments
-from mabprune.experiments import cost_table, load_records, mean_ranks, missing_runs, run_grid, score_table, sweep_table
-from mabprune.profiles import PROFILES, grid_spec, plan_runs
+from mabprune import data
+from mabprune.study import cells, runner, store
+from mabprune.study.runner import missing_runs, run_grid
+from mabprune.study.tables import cost_table, load_records, mean_ranks, score_table, sweep_table
+from mabprune.study.plan import plan_runs
+from mabprune.study.profiles import PROFILES, grid_spec
 
 REPO = Path(__file__).resolve().parents[1]
 # One dataset, three methods (UCB1, magnitude, none) and a two-point UCB1 sweep: 5 runs.
@@ -67,10 +70,10 @@ def test_profiles_state_their_rule_and_none_keeps_the_default():
 
 
 def test_standard_selection_follows_its_rule(shared_data):
-    from mabprune.profiles import STANDARD_PMLB, _standard_pmlb
+    from mabprune.study.profiles import STANDARD_PMLB, standard_pmlb
 
     for task in ("classification", "regression"):
-        assert list(STANDARD_PMLB[task]) == _standard_pmlb(task, shared_data)
+        assert list(STANDARD_PMLB[task]) == standard_pmlb(task, shared_data)
 
 
 def test_cache_key_covers_what_affects_the_result_only():
@@ -100,13 +103,13 @@ def test_same_seed_gives_identical_records(tmp_path):
 
 def test_reward_data_is_the_validation_split(tmp_path, monkeypatch):
     seen = []
-    real = experiments.prune
+    real = cells.prune
 
     def spy(model, reward_data, **kw):
         seen.append(reward_data)
         return real(model, reward_data, **kw)
 
-    monkeypatch.setattr(experiments, "prune", spy)
+    monkeypatch.setattr(cells, "prune", spy)
     run_grid(grid_spec("classification", "smoke", sweep_methods=[]), results_dir=tmp_path, progress=False)
     ds = data.load("sklearn:iris", seed=0, max_rows=300)
     assert len(seen) == 5  # ucb1 and magnitude also once without fine-tuning (score_no_ft); none once
@@ -150,21 +153,21 @@ def test_cache_changed_parameter_and_recompute(tmp_path):
 
 
 def test_failing_run_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
-    real = experiments.prune
+    real = cells.prune
 
     def flaky(model, reward_data, **kw):
         if kw["method"] == "magnitude":
             raise RuntimeError("boom")
         return real(model, reward_data, **kw)
 
-    monkeypatch.setattr(experiments, "prune", flaky)
+    monkeypatch.setattr(cells, "prune", flaky)
     spec = grid_spec("classification", "smoke")
     df = run_grid(spec, results_dir=tmp_path, progress=False)
     status = dict(zip(df["method"] + "/" + df["kind"], df["status"]))
     assert status["magnitude/prune"] == "error: RuntimeError: boom"
     assert status["none/prune"] == "ok" and status["ucb1/sweep"] == "ok" and df.attrs["errors"] == 1
     assert "boom" in df.set_index("method").loc["magnitude", "traceback"]
-    monkeypatch.setattr(experiments, "prune", real)
+    monkeypatch.setattr(cells, "prune", real)
     # Errors are not cached: the next call retries exactly the failed run.
     again = run_grid(spec, results_dir=tmp_path, progress=False)
     assert again.attrs["computed"] == 1 and (again["status"] == "ok").all()
@@ -184,18 +187,18 @@ def test_torn_last_line_is_dropped_and_repaired(tmp_path):
     path = tmp_path / "classification.jsonl"
     good = [{"key": "a", "status": "ok"}, {"key": "b", "status": "ok"}]
     path.write_text("".join(json.dumps(r) + "\n" for r in good) + '{"key": "c", "sta')
-    assert list(experiments._load_store(path)) == ["a", "b"]
+    assert list(store.load_store(path)) == ["a", "b"]
     assert path.read_text().endswith("}\n") and path.read_text().count("\n") == 2
     path.write_text(json.dumps(good[0]) + "\n" + json.dumps(good[1]))  # complete, only the newline lost
-    assert list(experiments._load_store(path)) == ["a", "b"]
-    experiments._append(path, {"key": "d", "status": "ok"})
+    assert list(store.load_store(path)) == ["a", "b"]
+    store.append_record(path, {"key": "d", "status": "ok"})
     assert [r["key"] for r in lines(path)] == ["a", "b", "d"]
 
 
 KILLED_GRID = textwrap.dedent("""
     import sys
-    from mabprune.experiments import run_grid
-    from mabprune.profiles import grid_spec
+    from mabprune.study.runner import run_grid
+    from mabprune.study.profiles import grid_spec
     run_grid(grid_spec("classification", "smoke", seeds=list(range(40))), results_dir=sys.argv[1], progress=False)
 """)
 
@@ -300,7 +303,7 @@ def _no_compute(monkeypatch):
     def refuse(job, emit):
         raise AssertionError("a cell was computed")
 
-    monkeypatch.setattr(experiments, "_run_cell", refuse)
+    monkeypatch.setattr(runner, "run_cell", refuse)
 
 
 def test_n_jobs_on_a_complete_store(tmp_path, monkeypatch):
@@ -317,8 +320,8 @@ def test_a_complete_read_only_store_is_read(tmp_path, monkeypatch):
     path = tmp_path / "classification.jsonl"
     path.chmod(0o444)
     # Root may write anyway: make "not writable" and "opened for append" observable.
-    monkeypatch.setattr(experiments.os, "access", lambda p, mode: not (mode & os.W_OK))
-    monkeypatch.setattr(experiments, "_locked", lambda p: (_ for _ in ()).throw(PermissionError(p)))
+    monkeypatch.setattr(runner.os, "access", lambda p, mode: not (mode & os.W_OK))
+    monkeypatch.setattr(store, "locked", lambda p: (_ for _ in ()).throw(PermissionError(p)))
     _no_compute(monkeypatch)
     df = run_grid(spec, results_dir=tmp_path, progress=False)
     assert df.attrs["loaded"] == 3 and (df["status"] == "ok").all()
@@ -336,7 +339,7 @@ def test_an_unwritable_store_fails_before_any_compute(tmp_path, monkeypatch):
         run_grid(spec, results_dir=tmp_path / "a-file", progress=False)
     with pytest.raises(ValueError, match="is a file"):
         run_grid(spec, results_dir=tmp_path / "a-file" / "below", progress=False)
-    monkeypatch.setattr(experiments.os, "access", lambda p, mode: not (mode & os.W_OK))
+    monkeypatch.setattr(runner.os, "access", lambda p, mode: not (mode & os.W_OK))
     with pytest.raises(ValueError, match="is not writable"):
         run_grid(spec, results_dir=tmp_path / "store", progress=False)
 
@@ -348,7 +351,7 @@ def test_an_unwritable_store_fails_before_any_compute(tmp_path, monkeypatch):
     (dict(device="meta"), r"device 'meta' is not supported"),
 ])
 def test_seeds_and_devices_are_refused_before_any_compute(tmp_path, monkeypatch, change, message):
-    from mabprune.profiles import with_overrides
+    from mabprune.study.profiles import with_overrides
 
     _no_compute(monkeypatch)
     with pytest.raises(ValueError, match=message):

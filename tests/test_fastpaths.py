@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from mabprune import fastpaths
-from mabprune.arms import find_arms, unit_means
+from mabprune.arms import find_arms
+from mabprune.masks import unit_means
 from mabprune.engine import make_engine
 from tests.nets import _randomise_batchnorm
 from tests.zoo import build

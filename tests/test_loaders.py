@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mabprune import data as D
-from mabprune import imagedata, textdata
+from mabprune.data import images
+from mabprune.data import text
 
 
 def _imdb(root, n=6):
@@ -28,7 +29,7 @@ def _imdb(root, n=6):
 def test_imdb_folder_layout(tmp_path):
     _imdb(tmp_path)
     assert D.is_available("text:imdb", tmp_path)
-    x, y, tx, ty, classes, source = textdata.read_text("imdb", tmp_path)
+    x, y, tx, ty, classes, source = text.read_text("imdb", tmp_path)
     assert len(x) == len(tx) == 12 and y == [0] * 6 + [1] * 6 and ty == y and classes == ["negative", "positive"]
     assert "<br" not in x[0] and "awful dull" in x[0] and "unlabelled" not in " ".join(x)
     ds = D.load("text:imdb", root=tmp_path, download=False, val_size=0.25)
@@ -63,7 +64,7 @@ def _reuters(root, n=40):
 
 def test_reuters_keras_files(tmp_path):
     x, y, words = _reuters(tmp_path)
-    texts, labels, tx, ty, classes, _ = textdata.read_text("reuters", tmp_path)
+    texts, labels, tx, ty, classes, _ = text.read_text("reuters", tmp_path)
     assert tx is None and labels == y.tolist() and len(classes) == 46
     assert texts[0].split() == [words[r - 1] for r in x[0]]
     ds = D.load("text:reuters", root=tmp_path, download=False)
@@ -82,7 +83,7 @@ def test_svhn_mat_files(tmp_path):
         for i, lab in enumerate(labels):  # pixel (0, 0) of channel c holds 10 * label + c
             X[0, 0, :, i] = (lab % 10) * 10 + np.arange(3)
         scipy.io.savemat(folder / name, {"X": X, "y": labels.reshape(-1, 1)})
-    X, y, X_te, y_te, classes = imagedata.read_svhn(folder)
+    X, y, X_te, y_te, classes = images.read_svhn(folder)
     assert X.shape == (20, 3, 32, 32) and y[0] == 0 and y_te.tolist() == [0, 4, 2]  # 10 means digit 0
     assert (X[:, :, 0, 0] == y[:, None] * 10 + np.arange(3)).all()
     ds = D.load("vision:svhn", root=tmp_path, download=False, val_size=0.25)
@@ -118,7 +119,7 @@ def test_cifar_pickles(tmp_path, key):
     _pickle(folder / ("test_batch" if key == "cifar10" else "test"), batch(np.arange(n_classes)))
     names_key = "label_names" if key == "cifar10" else "fine_label_names"
     _pickle(folder / ("batches.meta" if key == "cifar10" else "meta"), {names_key: [f"c{i}" for i in range(n_classes)]})
-    X, y, X_te, y_te, classes = imagedata.read_cifar(folder, key)
+    X, y, X_te, y_te, classes = images.read_cifar(folder, key)
     assert X.shape == (2 * n_classes, 3, 32, 32) and (X[:, 0, 0, 0] == y).all() and classes[1] == "c1"
     ds = D.load(f"vision:{key}", root=tmp_path, download=False, val_size=0.1)
     assert ds.meta["split"] == "official test" and ds.n_classes == n_classes and len(ds.y_test) == n_classes

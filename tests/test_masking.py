@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from mabprune.arms import Masker, find_arms, outgoing_weight, unit_means
-from mabprune.prune import _remove
+from mabprune.arms import find_arms
+from mabprune.masks import Masker, outgoing_weight, unit_means
+from mabprune.removal import remove_arms
 from tests.nets import cnn_bn, mlp_bn
 
 
@@ -49,7 +50,7 @@ def test_masked_forward_equals_removed_model(build, shape, replacement):
         pruned = copy.deepcopy(model)
         pruned_arms = find_arms(pruned, X[:2])
         pruned_fill = fill
-        _remove(pruned, pruned_arms, np.sort(chosen), X[:2], pruned_fill)
+        remove_arms(pruned, pruned_arms, np.sort(chosen), X[:2], pruned_fill)
         with torch.no_grad():
             removed = pruned.eval()(X)
         n_params = sum(p.numel() for p in pruned.parameters())

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mabprune import adversarial, policies, policy_base
+from mabprune import policies
+from mabprune.policies import adversarial, base, stochastic
 from mabprune.policies import EXP3, POLICIES, UCB1, EpsilonGreedy, Hedge, Thompson, make
 
 MEANS = np.linspace(0.1, 0.9, 10)  # arm 9 is the unique best, arm gaps 0.089
@@ -327,16 +328,17 @@ def test_calls_reject_bad_input_without_changing_state(name, call, match):
     assert policy.t == 0 and policy.counts.sum() == 0
 
 
-@pytest.mark.parametrize("module", [policies, policy_base, adversarial])
+@pytest.mark.parametrize("module", [policies, base, stochastic, adversarial])
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 2 and result.failed == 0
 
 
 def test_names_moved_out_of_policies_are_still_importable_from_it():
-    # Hedge/EXP3 moved to adversarial.py and the base to policy_base.py: same objects, same API
+    # Hedge/EXP3 live in adversarial.py, the stochastic four in stochastic.py, the base in base.py
     assert policies.Hedge is adversarial.Hedge and policies.EXP3 is adversarial.EXP3
-    assert policies.Policy is policy_base.Policy and issubclass(EXP3, policies.Policy)
+    assert policies.UCB1 is stochastic.UCB1 and policies.Thompson is stochastic.Thompson
+    assert policies.Policy is base.Policy and issubclass(EXP3, policies.Policy)
     assert set(policies.__all__) >= {"POLICIES", "Policy", "Hedge", "EXP3", "make", "UCB1"}
     assert all(hasattr(policies, name) for name in policies.__all__)
     assert {type(make(name, 3)).__name__.lower().replace("epsilongreedy", "epsilon_greedy")

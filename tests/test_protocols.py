@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from mabprune import protocols
-from mabprune.arms import Masker, find_arms
+from mabprune.study import protocols
+from mabprune.arms import find_arms
+from mabprune.masks import Masker
 from mabprune.models import evaluate
-from mabprune.prune import prune
-from mabprune.protocols import authors_layer, removal_curve, run_authors
+from mabprune.pruning import prune
+from mabprune.study.protocols import authors_layer, removal_curve, run_authors
 
 
 def planted(n_live=6, n_dead=4, seed=0):
@@ -123,8 +124,8 @@ def test_docstring_examples_run():
 def test_every_record_names_its_protocol_and_holds_both_metrics(tmp_path, protocol):
     import json
 
-    from mabprune.experiments import run_grid
-    from mabprune.profiles import grid_spec
+    from mabprune.study.runner import run_grid
+    from mabprune.study.profiles import grid_spec
 
     spec = grid_spec("classification", "smoke", methods=["ucb1", "none"], sweep_methods=[], protocol=protocol)
     run_grid(spec, results_dir=tmp_path, progress=False)

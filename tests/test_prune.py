@@ -10,7 +10,8 @@ from mabprune.arms import find_arms
 from mabprune.engine import make_engine
 from mabprune.models import mlp
 from mabprune.policies import POLICIES
-from mabprune.prune import METHODS, prune, select_removals
+from mabprune.pruning import METHODS, prune
+from mabprune.removal import select_removals
 
 
 def teacher_with_dead_units(n_live=20, n_dead=6, seed=0):

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mabprune.claims import VERDICTS
-from mabprune.stats import BASELINES, FAMILIES, MAB_POLICIES, REGRESSORS
+from mabprune.analysis.claims import VERDICTS
+from mabprune.analysis.stats import BASELINES, FAMILIES, MAB_POLICIES, REGRESSORS
 
 pm = pytest.importorskip("papermill")
 
@@ -251,7 +251,8 @@ def test_bad_alpha_fails_fast(tmp_path):
 def _planned_records(family: str, profile: str, seed: int) -> list[dict]:
     """A record for every run that ``profile``'s grid of ``family`` plans, under its real key;
     UCB1 first in the order of QUALITY, regressors and classifiers below the sixth network."""
-    from mabprune.profiles import grid_spec, plan_runs
+    from mabprune.study.plan import plan_runs
+    from mabprune.study.profiles import grid_spec
 
     rng = np.random.default_rng(seed)
     base = {}

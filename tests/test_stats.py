@@ -1,4 +1,4 @@
-"""Tests of mabprune.stats: Demšar's worked example, the tests' consistency, plots."""
+"""Tests of mabprune.analysis.stats: Demšar's worked example, the tests' consistency, plots."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy import stats as ss  # noqa: E402
 
-import mabprune.stats as ms  # noqa: E402
-from mabprune.stats import (  # noqa: E402
+import mabprune.analysis.stats as ms  # noqa: E402
+from mabprune.analysis.stats import (  # noqa: E402
     compare, demsar_friedman, nemenyi_critical_difference, plot_critical_difference,
     plot_pvalues)
 

@@ -10,8 +10,10 @@ import nbformat
 import papermill as pm
 import pytest
 
-from mabprune import claims, verdict
-from mabprune.profiles import PROFILES, STANDARD_PMLB, grid_spec, plan_runs
+from mabprune.analysis import claims
+from mabprune.analysis import verdict
+from mabprune.study.plan import plan_runs
+from mabprune.study.profiles import PROFILES, STANDARD_PMLB, grid_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_DATASETS = {"classification": ["sklearn:iris", "sklearn:wine"],
@@ -138,7 +140,7 @@ def test_the_verdict_notebook_runs_on_a_smoke_store(smoke_matrix, tmp_path):
 
 def test_the_book_keeps_a_complete_matrix_and_falls_back_to_quick_for_an_incomplete_standard_one(
         tmp_path, monkeypatch):
-    from mabprune import profiles
+    from mabprune.study import profiles
 
     smoke = PROFILES["smoke"]  # stands in for standard: its matrix takes seconds
     monkeypatch.setitem(profiles.PROFILES, "standard", profiles.Profile(

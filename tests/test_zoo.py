@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mabprune import prune
-from mabprune import batch
+from mabprune import inputs
 from mabprune.arms import find_arms
 from tests.nets import assert_engines_agree, assert_masked_equals_removed, sample_arms
 from tests.zoo import build, zoo
@@ -39,7 +39,7 @@ def _data(name, n=10):
 @pytest.mark.parametrize("name", NAMES)
 def test_masked_equals_removed_and_batched_equals_naive(name):
     model, X, y = _data(name, N_SAMPLES.get(name, 10))
-    example = batch.index(X, slice(0, 2))
+    example = inputs.index(X, slice(0, 2))
     arms = find_arms(model, example)          # self-checks two channels of every group
     assert arms.n_arms > 0
     assert_masked_equals_removed(model, arms, X, example, sample_arms(arms))
@@ -60,8 +60,8 @@ def test_prune_gives_a_smaller_working_model(name):
         assert result.params_after < result.params_before and result.macs_after < result.macs_before
         assert result.n_removed == round(0.25 * sum(n for _, n in result.arm_layers))
         with torch.no_grad():
-            out = batch.call(result.model, X)
-        assert out.shape == batch.call(model, X).shape and torch.isfinite(out).all()
+            out = inputs.call(result.model, X)
+        assert out.shape == inputs.call(model, X).shape and torch.isfinite(out).all()
         assert result.model.training == model.training
 
 
@@ -72,11 +72,11 @@ def test_transformer_residual_width_is_rejected_with_the_reason():
     with pytest.raises(ValueError, match="LayerNorm normalises over the channels"):
         find_arms(model, X[:2], layers=["encoder.layers.encoder_layer_0.mlp.3"])
     bert, Xb, _ = _data("bert")
-    arms = find_arms(bert, batch.index(Xb, slice(0, 2)))
+    arms = find_arms(bert, inputs.index(Xb, slice(0, 2)))
     assert "bert.encoder.layer.0.intermediate.dense" in [layer.name for layer in arms.layers]
     assert "split into heads of 4" in arms.rejected["bert.encoder.layer.0.attention.self.value"]
     with pytest.raises(ValueError, match="group 'bert.encoder.layer.0.attention.self.value'.*split into heads"):
-        find_arms(bert, batch.index(Xb, slice(0, 2)), layers=["bert.encoder.layer.0.attention.self.value"])
+        find_arms(bert, inputs.index(Xb, slice(0, 2)), layers=["bert.encoder.layer.0.attention.self.value"])
 
 
 def test_residual_arm_is_one_group_of_coupled_layers():

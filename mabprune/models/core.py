@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import batch
+from .. import inputs
 
 
 def mlp(n_inputs: int, n_outputs: int, *, hidden: Sequence[int] = (64, 64), dropout: float = 0.0,
@@ -161,7 +161,7 @@ def predict(model: nn.Module, X, *, batch_size: int = 1024, device: str | None =
     """Model outputs in eval mode, batched."""
     device = device or next(model.parameters()).device
     X = _tensor(X, device)
-    with batch.eval_mode(model):
+    with inputs.eval_mode(model):
         return torch.cat([model(X[s:s + batch_size]) for s in range(0, len(X), batch_size)])
 
 

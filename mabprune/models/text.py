@@ -1,7 +1,7 @@
 """Sequence networks of the deep-learning family: a text CNN, LSTM and bidirectional-LSTM
 classifiers, a small transformer encoder, and an end-to-end memory network for bAbI.
 
-Inputs are int64 token ids, 0 = padding (see :func:`mabprune.textdata.encode`). Every model
+Inputs are int64 token ids, 0 = padding (see :func:`mabprune.data.text.encode`). Every model
 ends with one hidden Dense layer before the output layer (the authors' pruned layer); its
 units, and the text CNN's filters, are arms.
 """

@@ -1,0 +1,7 @@
+"""``python -m mabprune``: the command-line interface (see :mod:`mabprune.cli`)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

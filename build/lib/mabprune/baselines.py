@@ -1,0 +1,248 @@
+"""Baseline criteria for choosing which units to remove.
+
+Each function returns a *safety score* per arm, on the same convention as a bandit's reward
+estimates: higher means safer to remove. :func:`mabprune.prune` removes the highest-scoring
+arms, so every method goes through one selection and one removal path.
+
+Under ``scope="global"`` one ranking spans layers of very different fan-in, so by default each
+score is *normalised per layer*: divided by the ℓ2 norm of that layer's scores (Molchanov et
+al., 2017). ``variant="raw"`` keeps the raw scores; for Taylor, ``variant="signed"`` is the
+earlier signed first-order ΔL (no absolute value, no normalisation). See :data:`VARIANTS`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import inputs
+from .arms import ArmSet
+from .masks import Masker, outgoing_weight, register_unit_hook
+from .engine import LossFn
+from .removal import select_removals
+
+BASELINES = ("magnitude", "activation_variation", "taylor", "random", "none")
+#: Score variants: ``normalized`` (per-layer ℓ2 normalisation, the default under
+#: ``scope="global"``), ``raw`` (no normalisation) and, for Taylor only, ``signed``.
+VARIANTS = ("normalized", "raw", "signed")
+
+
+def normalize_per_layer(scores: np.ndarray, arms: ArmSet) -> np.ndarray:
+    """Each layer's scores divided by their ℓ2 norm (a layer of zeros stays zero).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from mabprune.arms import find_arms
+    >>> arms = find_arms(nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2), nn.ReLU(),
+    ...                                nn.Linear(2, 1)), torch.zeros(1, 2))
+    >>> normalize_per_layer(np.array([-3.0, -4.0, -30.0, 0.0]), arms).tolist()
+    [-0.6, -0.8, -1.0, 0.0]
+    """
+    out = np.asarray(scores, dtype=np.float64).copy()
+    for sl in arms.layer_slices().values():
+        norm = np.linalg.norm(out[sl])
+        if norm > 0:
+            out[sl] /= norm
+    return out
+
+
+def _check_variant(method: str, variant: str) -> None:
+    if variant not in VARIANTS or (variant == "signed" and method != "taylor"):
+        allowed = VARIANTS if method == "taylor" else VARIANTS[:2]
+        raise ValueError(f"unknown variant {variant!r} for baseline {method!r}: use one of {allowed}")
+
+
+def magnitude_scores(arms: ArmSet, *, variant: str = "raw") -> np.ndarray:
+    """Minus the L2 norm of each unit's incoming and outgoing weights.
+
+    The incoming weights are the unit's row of ``W`` (its filter for a conv) and its bias; the
+    outgoing weights are the consumer's columns that read the unit.
+
+    Parameters
+    ----------
+    variant : {"raw", "normalized"}, default="raw"
+        ``normalized`` divides each layer's norms by their ℓ2 norm
+        (:func:`normalize_per_layer`), so that layers of different fan-in compare.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from mabprune.arms import find_arms
+    >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.tensor([[1.0, 0], [3, 0], [0, 0]])), model[0].bias.zero_()
+    ...     _ = model[2].weight.copy_(torch.tensor([[0.0, 4, 0]]))
+    >>> magnitude_scores(find_arms(model, torch.zeros(1, 2))).tolist()
+    [-1.0, -5.0, -0.0]
+    """
+    scores = []
+    for layer in arms.layers:
+        w_in = layer.module.weight.detach().reshape(layer.n_units, -1)
+        sq = (w_in.double() ** 2).sum(1)
+        if layer.module.bias is not None:
+            # reshape: a head unit spans several output channels (their biases add up)
+            sq += (layer.module.bias.detach().double() ** 2).reshape(layer.n_units, -1).sum(1)
+        w_out = outgoing_weight(arms, layer)
+        if w_out is not None:
+            sq += (w_out.double() ** 2).sum(1)
+        scores.append(-sq.sqrt().cpu().numpy())
+    _check_variant("magnitude", variant)
+    out = np.concatenate(scores)
+    return normalize_per_layer(out, arms) if variant == "normalized" else out
+
+
+def activation_variation_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, *, weighted: bool = True,
+                                masked: np.ndarray | None = None, fill: dict | None = None,
+                                batch_size: int = 512, variant: str = "raw") -> np.ndarray:
+    """Minus the variance of each unit's output on ``X``, times ‖outgoing weights‖².
+
+    A unit whose output barely varies carries little information downstream: removing it
+    (or replacing it by its mean) changes the next layer little. The variance is over samples
+    (and positions, for a conv channel), measured at the unit's mask point, with the arms in
+    ``masked`` already masked, so a greedy caller can recompute it after each removal.
+
+    Parameters
+    ----------
+    weighted : bool, default=True
+        Multiply by the squared norm of the outgoing weights; False gives the plain variance.
+    variant : {"raw", "normalized"}, default="raw"
+        ``normalized`` divides each layer's scores by their ℓ2 norm.
+    """
+    _check_variant("activation_variation", variant)
+    stats: dict[str, list[torch.Tensor]] = {layer.name: [] for layer in arms.layers}
+    handles = []
+    masker = Masker(model, arms, fill=fill)
+    masker.__enter__()  # masking hooks first, so the capture below sees masked outputs
+    try:
+        for layer in arms.layers:
+            def hook(out, name=layer.name):
+                o = out.detach().double().transpose(0, 1).reshape(out.shape[1], -1)   # (units, samples·positions)
+                stats[name].append(torch.stack([torch.full_like(o[:, 0], o.shape[1]), o.sum(1), (o ** 2).sum(1)]))
+            handles.append(register_unit_hook(arms, layer, hook))
+        if masked is not None and len(masked):
+            masker.set(masked)
+        with inputs.eval_mode(model), torch.no_grad():
+            for start in range(0, inputs.length(X), batch_size):
+                inputs.call(model, inputs.index(X, slice(start, start + batch_size)))
+    finally:
+        for h in handles:
+            h.remove()
+        masker.__exit__()
+    scores = []
+    for layer in arms.layers:
+        n, s, ss = torch.stack(stats[layer.name]).sum(0)
+        var = (ss / n - (s / n) ** 2).clamp_min(0)
+        if weighted:
+            w_out = outgoing_weight(arms, layer)
+            if w_out is not None:
+                var = var * (w_out.double() ** 2).sum(1)
+        scores.append(-var.cpu().numpy())
+    out = np.concatenate(scores)
+    return normalize_per_layer(out, arms) if variant == "normalized" else out
+
+
+def taylor_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, y: torch.Tensor, loss: LossFn, *,
+                  fill: dict | None = None, batch_size: int = 512, variant: str = "normalized") -> np.ndarray:
+    """Molchanov et al.'s first-order criterion from one backward pass over a mask gate.
+
+    Each unit's output ``a`` is multiplied by a gate ``g = 1``, so ``∂L/∂g = Σ a·∂L/∂a``, the
+    sum over the reward samples (and positions, for a conv channel) of the mean loss ``L``.
+    Removing the unit sets ``g = 0``: ``ΔL ≈ −∂L/∂g``. Eval mode, like the pulls.
+
+    Parameters
+    ----------
+    variant : {"normalized", "raw", "signed"}, default="normalized"
+        ``normalized``: safety ``−|∂L/∂g|`` divided per layer by the ℓ2 norm of the layer's
+        ``|∂L/∂g|`` (Molchanov et al., 2017); ``raw``: ``−|∂L/∂g|``; ``signed``: the signed
+        estimate ``∂L/∂g = −ΔL`` (the criterion before issue 8: no absolute value, so a unit
+        whose removal is predicted to *lower* the loss ranks safest).
+
+    Examples
+    --------
+    A unit ``a = x`` read with weight ``w`` under ``L = mean((w·a − y)²)`` has
+    ``∂L/∂g = mean(2 (w·a − y) · w·a)``:
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from mabprune.arms import find_arms
+    >>> model = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.tensor([[1.0], [1.0]])), model[0].bias.zero_()
+    ...     _ = model[2].weight.copy_(torch.tensor([[1.0, 2.0]])), model[2].bias.zero_()
+    >>> X, y = torch.tensor([[1.0], [2.0]]), torch.tensor([1.0, 2.0])
+    >>> mse = lambda o, t: (o.squeeze(1) - t) ** 2
+    >>> arms = find_arms(model, X)
+    >>> taylor_scores(model, arms, X, y, mse, variant="signed").round(3).tolist()
+    [10.0, 20.0]
+    >>> taylor_scores(model, arms, X, y, mse).round(3).tolist()
+    [-0.447, -0.894]
+    """
+    _check_variant("taylor", variant)
+    device = y.device
+    gates = {layer.name: torch.ones(layer.n_units, device=device, requires_grad=True) for layer in arms.layers}
+    masker = Masker(model, arms, fill=fill, mask=gates)   # the gates multiply every reader's input
+    n = inputs.length(X)
+    try:
+        with inputs.eval_mode(model), masker:
+            for start in range(0, n, batch_size):
+                xb, yb = inputs.index(X, slice(start, start + batch_size)), y[start:start + batch_size]
+                (loss(inputs.call(model, xb), yb).sum() / n).backward()
+    finally:
+        model.zero_grad(set_to_none=True)
+    grad = np.concatenate([gates[layer.name].grad.double().cpu().numpy() for layer in arms.layers])
+    if variant == "signed":
+        return grad
+    return -normalize_per_layer(np.abs(grad), arms) if variant == "normalized" else -np.abs(grad)
+
+
+def random_scores(arms: ArmSet, seed: int | None = 0) -> np.ndarray:
+    """Uniform random scores: the random-removal baseline."""
+    return np.random.default_rng(seed).random(arms.n_arms)
+
+
+def baseline_removal(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, min_units, seed, batch_size,
+              variant="raw"):
+    """Scores and removal of a baseline method (ties broken at random, seeded)."""
+    if method == "none":
+        return np.zeros(arms.n_arms), np.array([], dtype=np.int64)
+    if method == "magnitude":
+        scores = magnitude_scores(arms, variant=variant)
+    elif method == "taylor":
+        scores = taylor_scores(model, arms, X, y, loss, fill=fill, batch_size=batch_size * 4, variant=variant)
+    elif method == "random":
+        scores = random_scores(arms, seed)
+    else:
+        return greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, variant=variant)
+    return scores, select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units,
+                                   rng=np.random.default_rng([seed, 1]))
+
+
+def greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, rerankings: int = 32,
+                                 variant="raw"):
+    """Greedy: re-rank by activation variation after each 1/``rerankings`` of the removals.
+
+    The removed units stay masked while the variances are recomputed, so a unit whose
+    variation came from an already-removed unit upstream is seen as it will be. With
+    ``scope="layer"`` the units are chosen in one ranking, since per-layer quotas are exact
+    only when chosen in one go.
+    """
+    first_scores = activation_variation_scores(model, arms, X, fill=fill, variant=variant)
+    if scope == "layer":
+        return first_scores, select_removals(first_scores, arms, n_remove, scope="layer", min_units_per_layer=min_units)
+    chunk = max(1, math.ceil(n_remove / rerankings))
+    removal, scores = np.array([], dtype=np.int64), first_scores
+    while len(removal) < n_remove:
+        more = select_removals(scores, arms, min(chunk, n_remove - len(removal)), scope="global",
+                               min_units_per_layer=min_units, exclude=removal)
+        if len(more) == 0:
+            break
+        removal = np.concatenate([removal, more])
+        if len(removal) < n_remove:
+            scores = activation_variation_scores(model, arms, X, masked=removal, fill=fill, variant=variant)
+    return first_scores, removal

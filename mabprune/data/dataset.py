@@ -1,0 +1,144 @@
+"""The :class:`Dataset` container of :mod:`mabprune.data` and the data root."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Dataset", "data_root"]
+
+_REPO = Path(__file__).resolve().parents[2]  # mabprune/data/dataset.py -> the repository
+
+
+@dataclass(repr=False)
+class Dataset:
+    """A benchmark split three ways, as NumPy arrays ready for a model.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, e.g. ``"sklearn:iris"``.
+    family : str
+        One of :data:`FAMILIES`.
+    task : str
+        ``"classification"`` or ``"regression"``.
+    X_train, y_train : numpy.ndarray
+        Training split.
+    X_val, y_val : numpy.ndarray
+        Validation split: the data of the bandit's pulls and of model selection.
+    X_test, y_test : numpy.ndarray
+        Test split, for the final score only.
+    n_classes : int or None
+        Number of classes; ``None`` for regression.
+    meta : dict
+        ``source``, ``n_features`` (tabular, reasoning) or ``input_shape``, ``vocab_size``
+        (text), ``classes``, ``split`` (``"official test"`` or ``"three-way"``), ``sizes``,
+        ``seed`` and ``note`` (how the splits were made, e.g. offline substitutes).
+
+    Notes
+    -----
+    Tabular and reasoning ``X`` are float32 ``(N, F)``; images float32 ``(N, C, H, W)``;
+    text int64 ``(N, L)`` token ids with 0 for padding and 1 for unknown tokens.
+    Classification ``y`` is int64 in ``0..n_classes-1``; regression ``y`` float32, unscaled.
+
+    Examples
+    --------
+    >>> from mabprune.data import load
+    >>> ds = load("sklearn:iris")
+    >>> ds.X_train.shape, ds.n_classes
+    ((90, 4), 3)
+    """
+
+    name: str
+    family: str
+    task: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int | None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple:
+        """Shape of one sample of ``X``, e.g. ``(4,)`` or ``(1, 28, 28)``."""
+        return tuple(self.X_train.shape[1:])
+
+    def __repr__(self) -> str:
+        sizes = f"{len(self.y_train)}/{len(self.y_val)}/{len(self.y_test)}"
+        return (
+            f"Dataset({self.name!r}, family={self.family!r}, task={self.task!r}, "
+            f"train/val/test={sizes}, input_shape={self.input_shape}, n_classes={self.n_classes})"
+        )
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder datasets are read from (and downloaded to).
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        Explicit root; wins over everything else.
+
+    Returns
+    -------
+    Path
+        ``root`` if given, else the ``MABPRUNE_DATA`` environment variable, else the
+        repository's ``data/`` folder. The folder need not exist.
+
+    Examples
+    --------
+    >>> data_root("/tmp/x")
+    PosixPath('/tmp/x')
+    """
+    if root is None:
+        root = os.environ.get("MABPRUNE_DATA") or _REPO / "data"
+    return Path(root).expanduser()
+
+
+def download_allowed(download: bool | None) -> bool:
+    """Whether a missing file may be downloaded: ``download``, or when it is None the environment
+    variable ``MABPRUNE_DOWNLOAD=1`` (offline-safe default: a run never touches the network unless asked to)."""
+    if download is None:
+        return os.environ.get("MABPRUNE_DOWNLOAD", "") == "1"
+    return bool(download)
+
+
+def missing_files_error(name: str, missing: list[Path], root: Path, *, layout: str = "") -> FileNotFoundError:
+    """Build the one error raised when a dataset's files are not under the data root.
+
+    Parameters
+    ----------
+    name : str
+        Registry name of the dataset, e.g. ``"vision:cifar10"``.
+    missing : list of Path
+        The files that were looked for and not found.
+    root : Path
+        The data root that was searched.
+    layout : str, default=""
+        One sentence on which tool writes that layout (appended to the message).
+
+    Returns
+    -------
+    FileNotFoundError
+        The error, for the caller to raise.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> err = missing_files_error("text:trec", [Path("/d/trec/TREC_10.label")], Path("/d"))
+    >>> "TREC_10.label" in str(err)
+    True
+    """
+    files = "\n".join(f"  {p}" for p in missing)
+    return FileNotFoundError(
+        f"{name}: file(s) not found under the data root {root}:\n{files}\n"
+        f"Put them there{(' (' + layout + ')') if layout else ''}, or point MABPRUNE_DATA at a "
+        "folder that has them. load(..., download=True) or MABPRUNE_DOWNLOAD=1 fetches them "
+        "instead, which needs a network connection."
+    )

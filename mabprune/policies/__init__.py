@@ -1,0 +1,84 @@
+"""Bandit policies: one arm per neuron, a high reward means the neuron is safe to remove.
+
+Every policy shares one interface: ``select(k)`` returns ``k`` distinct arms,
+``update(arms, rewards)`` feeds back one reward per pulled arm, and ``estimates``,
+``counts`` and ``t`` expose what was learned. Two flags tell the pruning loop
+how to drive a policy: ``needs_unit_rewards`` (rewards must lie in ``[0, 1]``, use
+``make_reward("unit")``; UCB1, EXP3, Bernoulli Thompson) and ``full_information`` (Hedge
+only: the loop pulls *every* arm each round and passes all rewards to ``update``).
+
+Examples
+--------
+>>> import numpy as np
+>>> means, env = np.array([0.2, 0.5, 0.8]), np.random.default_rng(0)
+>>> policy = make("thompson", 3, seed=0)
+>>> for _ in range(300):
+...     arms = policy.select(1)
+...     policy.update(arms, (env.random(arms.size) < means[arms]).astype(float))
+>>> int(policy.counts.argmax())
+2
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .adversarial import EXP3, Hedge
+from .base import Policy, SeedLike
+from .stochastic import UCB1, EpsilonGreedy, Softmax, Thompson
+
+__all__ = ["POLICIES", "Policy", "EpsilonGreedy", "Softmax", "UCB1", "Thompson", "Hedge",
+           "EXP3", "make"]
+
+#: The six policies of the paper, in the order the book shows them (the one list: the study's
+#: grids and the analysis import it from here).
+POLICIES = ("epsilon_greedy", "softmax", "ucb1", "thompson", "hedge", "exp3")
+
+
+_CLASSES = {cls.name: cls for cls in (EpsilonGreedy, Softmax, UCB1, Thompson, Hedge, EXP3)}
+
+
+def make(name: str, n_arms: int, *, seed: SeedLike = None, **params: Any) -> Policy:
+    """Build a policy by name.
+
+    Parameters
+    ----------
+    name : str
+        One of ``POLICIES``.
+    n_arms : int
+        Number of arms, at least 1.
+    seed : int, numpy.random.Generator or None, default=None
+        Seed of the policy's own generator.
+    **params
+        Hyper-parameters of that policy (e.g. ``epsilon`` for ``epsilon_greedy``).
+
+    Returns
+    -------
+    Policy
+        A fresh policy.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or parameter (the message lists the valid ones) or an invalid
+        value (the message names it).
+
+    Examples
+    --------
+    >>> make("ucb1", 10, c=1.0)
+    UCB1(n_arms=10, c=1.0)
+    >>> make("ucb1", 10, epsilon=0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown parameter(s) ['epsilon'] for policy 'ucb1'; valid parameters: c
+    """
+    if not isinstance(name, str) or name not in _CLASSES:
+        raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(POLICIES)}")
+    cls = _CLASSES[name]
+    valid = [p for p in inspect.signature(cls).parameters if p not in ("n_arms", "seed")]
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for policy {name!r}; "
+                         f"valid parameters: {', '.join(valid)}")
+    return cls(n_arms, seed=seed, **params)
