@@ -107,6 +107,7 @@ class _OldModule(types.ModuleType):
         super().__init__(name, f"Moved: see {targets[0]}.")
         object.__setattr__(self, "_targets", targets)
         object.__setattr__(self, "_renamed", renamed)
+        object.__setattr__(self, "_originals", {})   # what a set replaced, for a later delete to restore
 
     def _home(self, name: str) -> tuple[types.ModuleType, str]:
         new = self._renamed.get(name, name)
@@ -128,11 +129,18 @@ class _OldModule(types.ModuleType):
             object.__setattr__(self, name, value)
             return
         module, new = self._home(name)
+        if hasattr(module, new):
+            self._originals.setdefault(name, getattr(module, new))
         setattr(module, new, value)
 
     def __delattr__(self, name: str) -> None:
+        # undoing a patch (pytest's monkeypatch deletes what it did not find in the stand-in's
+        # own __dict__) restores the new module's original rather than deleting it
         module, new = self._home(name)
-        delattr(module, new)
+        if name in self._originals:
+            setattr(module, new, self._originals.pop(name))
+        else:
+            delattr(module, new)
 
     def __dir__(self) -> list[str]:
         return sorted({n for t in self._targets for n in dir(importlib.import_module(t))} | set(self._renamed))

@@ -115,12 +115,12 @@ def test_version(capsys):
 
 def _fake_execute(calls, *, fail_data=False, monkeypatch=None):
     """Stands in for papermill: runs the notebook's grid in-process with the parameters it got."""
-    from mabprune import study
+    from mabprune.study import cells
 
     def execute(notebook, output, parameters):
         calls.append((notebook, output, parameters))
         if fail_data:
-            monkeypatch.setattr(study.data, "load", lambda *a, **k: (_ for _ in ()).throw(OSError("no disk")))
+            monkeypatch.setattr(cells.data, "load", lambda *a, **k: (_ for _ in ()).throw(OSError("no disk")))
         spec = grid_spec("classification", parameters["profile"], amount=parameters.get("amount"))
         run_grid(spec, results_dir=parameters.get("results_dir"), progress=False)
         return 0
@@ -141,7 +141,7 @@ def test_run_exits_nonzero_naming_the_runs_that_ended_in_an_error(capsys, tmp_pa
 def test_run_with_another_grid_writes_its_own_store_and_its_own_executed_copy(capsys, tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(cli, "_execute", _fake_execute(calls))
-    monkeypatch.setattr("mabprune.study.paths.repo_root", lambda: tmp_path)
+    monkeypatch.setattr("mabprune.cli.repo_root", lambda: tmp_path)
     code = cli.main(["run", str(REPO / "notebooks" / "tabular_classification.ipynb"), "--profile", "smoke",
                      "-p", "amount", "0.3", "--cluster", "local:2"])
     assert code == 0, capsys.readouterr().err

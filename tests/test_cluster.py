@@ -73,9 +73,9 @@ def test_local_cluster_gives_the_records_of_one_process(tmp_path, reference):
 def _slow_first_cell(marker: str) -> None:
     """On a worker: the first cell to start computes its records, writes the worker's pid to
     ``marker`` and then hangs before returning them (until the test kills the process)."""
-    from mabprune import study
+    from mabprune.study import cluster
 
-    original = study._run_cell
+    original = cluster.run_cell
 
     def run_cell(job, emit):
         original(job, emit)  # the records exist in this worker, not yet in the store
@@ -87,21 +87,21 @@ def _slow_first_cell(marker: str) -> None:
         os.close(fd)
         time.sleep(120)
 
-    study._run_cell = run_cell
+    cluster.run_cell = run_cell   # the name the worker's cell task calls
 
 
 def _failing_seed(seed: int | None) -> None:
-    from mabprune import study
+    from mabprune.study import cluster
 
-    original = getattr(experiments, "_original_run_cell", study._run_cell)
-    study._original_run_cell = original
+    original = getattr(cluster, "_original_run_cell", cluster.run_cell)
+    cluster._original_run_cell = original
 
     def run_cell(job, emit):
         if job["seed"] == seed:
             raise RuntimeError(f"planted failure of seed {seed}")
         original(job, emit)
 
-    study._run_cell = original if seed is None else run_cell
+    cluster.run_cell = original if seed is None else run_cell
 
 
 def test_a_killed_worker_cell_is_recomputed_elsewhere(tmp_path, reference, local_cluster):

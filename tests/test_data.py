@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from mabprune import data as D
-from mabprune.data import babi, dataset, images, registry
+from mabprune.data import babi, dataset, registry
+from mabprune.data import images as image_files
 from mabprune.data import text as T
 
 EMBEDDED = list(registry._EMBEDDED)
@@ -341,8 +342,8 @@ def test_idx_reader_matches_torchvision(tmp_path):
     _idx(tmp_path / "img.gz", images, compress=True)
     _idx(tmp_path / "lab.gz", labels, compress=True)
     _idx(tmp_path / "lab", labels)
-    assert np.array_equal(images.read_idx(tmp_path / "img.gz"), read_image_file(str(tmp_path / "img")).numpy())
-    assert np.array_equal(images.read_idx(tmp_path / "lab.gz"), read_label_file(str(tmp_path / "lab")).numpy())
+    assert np.array_equal(image_files.read_idx(tmp_path / "img.gz"), read_image_file(str(tmp_path / "img")).numpy())
+    assert np.array_equal(image_files.read_idx(tmp_path / "lab.gz"), read_label_file(str(tmp_path / "lab")).numpy())
 
 
 def test_test_only_idx_copy(tmp_path):

@@ -183,6 +183,21 @@ class BatchedEngine(Engine):
         self.max_rows = max_rows
 
     def pull(self, arm_ids, X, y):
+        """ΔL of each arm on ``(X, y)``: the one dispatch to the engine's five paths.
+
+        1. general (:meth:`_pull_general`): any graph that is not a proven plain chain of leaf
+           modules, or inputs that are a tuple or dict; per-row masks through the readers' hooks;
+        2. head (:meth:`_pull_head`): a chain group two layers before a narrow output
+           (``ReLU → Linear``), every arm's logits from one product plus sign-flip corrections;
+        3. rank one (:meth:`_pull_sliced`, a Linear or conv consumer right after the mask point):
+           the consumer's output updated per arm, ``z − h_j W[:, j]``;
+        4. Flatten → Linear (:meth:`_pull_sliced`, :func:`mabprune.fastpaths.flatten_linear`):
+           a conv channel read through ``Flatten`` adds its block of ``H·W`` columns;
+        5. sliced (:meth:`_pull_sliced`, any other chain group): the masked tensor itself, one
+           variant row per (sample, arm) whose unit is not already the fill value.
+
+        Paths 2–5 run the layers before each group once per pull (a prefix cache).
+        """
         arm_ids = np.asarray(arm_ids, dtype=np.int64)
         out = np.empty(len(arm_ids))
         cuda = inputs.tensors(X)[0].is_cuda

@@ -32,7 +32,7 @@ from torch import nn
 
 from mabprune import data, models
 from mabprune.data.babi import BABI_TASKS, read_babi
-from mabprune.data.dataset import Dataset
+from mabprune.data.dataset import Dataset, download_allowed
 from mabprune.study.paths import repo_root
 
 __all__ = ["DEEP_MODELS", "DEEP_PROTOCOL", "DEEP_RUN_PROTOCOL", "RECIPES", "cache_dir", "data_params", "is_task",
@@ -200,7 +200,7 @@ def _load_babi(dataset: str, root, seed: int, val_size: float, max_rows, memory_
     task = int(key[2:])
 
     root = data.data_root(root)
-    train, test, source = read_babi(task, root, ten_k=prefix == "babi10k", download=data._download_allowed(None))
+    train, test, source = read_babi(task, root, ten_k=prefix == "babi10k", download=download_allowed(None))
     answers = sorted({s[2] for s in train} | {s[2] for s in test})
     notes = []
     pool = np.arange(len(train))

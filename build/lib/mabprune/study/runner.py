@@ -30,6 +30,7 @@ from tqdm.std import tqdm
 
 from mabprune import __version__, data
 from mabprune.study import cluster as dask_cluster
+from mabprune.study import deep_tasks
 from mabprune.study.cells import error_record, run_cell
 from mabprune.study.paths import default_results_dir, repo_root
 from mabprune.study.plan import plan_runs, training_group
@@ -105,7 +106,9 @@ def _execute(jobs: list[dict], n_jobs: int, emit: Callable[[dict], None]) -> Non
 def _check_available(spec: GridSpec, datasets: Iterable[str]) -> None:
     if os.environ.get("MABPRUNE_DOWNLOAD", "") == "1":
         return
-    missing = [n for n in dict.fromkeys(datasets) if not data.is_available(n, spec.data_root)]
+    # a deep task "<model>@<dataset>" needs its dataset's files
+    names = dict.fromkeys(deep_tasks.parse_task(n)[1] if deep_tasks.is_task(n) else n for n in datasets)
+    missing = [n for n in names if not data.is_available(n, spec.data_root)]
     if missing:
         raise ValueError(f"datasets not available under the data root {data.data_root(spec.data_root)}: "
                          f"{', '.join(missing)}. Set MABPRUNE_DATA (or data_root) to a folder that has them, "
