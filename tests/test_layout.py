@@ -180,6 +180,17 @@ def test_importing_the_library_loads_only_its_core_dependencies():
     assert not loaded & {"pandas", "sklearn", "scipy", "matplotlib", "papermill", "pmlb", "datasets", "joblib"}
 
 
+@pytest.mark.parametrize("module", [m for m in MODULES if not m.endswith("__main__")])
+def test_the_docstring_examples_of_every_module_run(module):
+    import doctest
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _deprecated.MabpruneDeprecationWarning)   # _deprecated's own example
+        result = doctest.testmod(importlib.import_module(module), report=False,
+                                 optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {module} failed"
+
+
 # ------------------------------------------------------------------ one source for every list
 
 def test_the_analysis_lists_are_the_librarys():
