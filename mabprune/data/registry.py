@@ -42,8 +42,7 @@ from . import babi, images, text
 from .dataset import Dataset, data_root, download_allowed
 from .pmlb import pmlb_default, pmlb_file, pmlb_summary, read_pmlb
 
-__all__ = ["FAMILIES", "Dataset", "data_root", "dataset_families", "is_available", "list_datasets", "load",
-           "pmlb_default"]
+__all__ = ["FAMILIES", "N_GENERATED", "N_SYNTHETIC", "dataset_families", "is_available", "list_datasets", "load"]
 
 #: The dataset families of the study.
 FAMILIES = ("classification", "regression", "image", "text", "reasoning")
