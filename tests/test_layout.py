@@ -212,8 +212,10 @@ def test_the_analysis_lists_are_the_librarys():
 
 # ------------------------------------------------------------------ the old import paths
 
-def test_old_module_paths_warn_and_read_the_new_modules():
+def test_old_module_paths_warn_and_read_the_new_modules(monkeypatch):
     from mabprune.study import cells, runner
+
+    monkeypatch.delitem(sys.modules, "mabprune.experiments", raising=False)   # a fresh import warns
 
     with pytest.warns(_deprecated.MabpruneDeprecationWarning, match="mabprune.experiments moved to mabprune.study.runner"):
         old = importlib.import_module("mabprune.experiments")

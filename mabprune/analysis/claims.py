@@ -22,8 +22,8 @@ import pandas as pd
 
 from mabprune.analysis.costs import PRACTICAL_RATIO, NotEnoughData as _NotEnoughData, c10 as _c10
 from mabprune.analysis.evidence import DEFAULT_ROPE, bootstrap_best_probability, pair_evidence
-from mabprune.analysis.stats import (FAMILIES, FAMILY_ALIASES, MAB_POLICIES, REGRESSORS, Comparison, _check_alpha,
-                                     _check_comparison, compare, nemenyi_critical_difference)
+from mabprune.analysis.stats import (FAMILIES, FAMILY_ALIASES, MAB_POLICIES, REGRESSORS, Comparison, check_alpha,
+                                     check_comparison, compare, nemenyi_critical_difference)
 
 __all__ = ["CLAIMS", "CONTROL", "COST_COLUMNS", "FAMILY_ALIASES", "PRACTICAL_RATIO", "RULES",
            "VERDICTS", "family_name", "scoreboard", "verdict_counts"]
@@ -173,7 +173,7 @@ def scoreboard(comparisons: dict[str, Comparison], *, costs: pd.DataFrame | None
     if unknown:
         raise ValueError(f"unknown families {unknown}; expected keys among {list(FAMILIES)}")
     for family, c in comparisons.items():
-        _check_comparison(c, what=f"comparisons[{family!r}]")
+        check_comparison(c, what=f"comparisons[{family!r}]")
     if costs is not None:
         if not isinstance(costs, pd.DataFrame):
             raise ValueError(f"costs must be a DataFrame or None; got {type(costs).__name__}")
@@ -181,7 +181,7 @@ def scoreboard(comparisons: dict[str, Comparison], *, costs: pd.DataFrame | None
         if missing:
             raise ValueError(f"costs lacks columns {missing}; needs one row per run with "
                              f"{list(COST_COLUMNS)}")
-    _check_alpha(alpha)
+    check_alpha(alpha)
     for name, value in (("threshold", threshold), ("confidence", confidence)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) \
                 or not 0 < value < 1:

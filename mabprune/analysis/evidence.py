@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from mabprune.analysis.stats import MAB_POLICIES, Comparison, _check_alpha, _check_comparison
+from mabprune.analysis.stats import MAB_POLICIES, Comparison, check_alpha, check_comparison
 
 __all__ = ["DEFAULT_ROPE", "bayesian_signed_rank", "bootstrap_best_probability",
            "bootstrap_mean_difference", "pair_evidence", "seed_noise"]
@@ -284,9 +284,9 @@ def pair_evidence(comparison: Comparison, a: str, b: str, *, alpha: float | None
     >>> round(e["mean_diff"], 4), e["better"]  # 4 datasets: Wilcoxon cannot reach 0.05
     (0.0875, False)
     """
-    _check_comparison(comparison)
+    check_comparison(comparison)
     alpha = comparison.alpha if alpha is None else alpha
-    _check_alpha(alpha)
+    check_alpha(alpha)
     for name in (a, b):
         if name not in comparison.scores.columns:
             raise ValueError(f"unknown method {name!r}; known: {list(comparison.scores.columns)}")

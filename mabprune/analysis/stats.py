@@ -190,7 +190,7 @@ def nemenyi_critical_difference(n_methods: int, n_datasets: int, *,
     """
     _check_count("n_methods", n_methods, minimum=2)
     _check_count("n_datasets", n_datasets, minimum=1)
-    _check_alpha(alpha)
+    check_alpha(alpha)
     q = stats.studentized_range.ppf(1 - alpha, n_methods, np.inf) / math.sqrt(2)
     return float(q * math.sqrt(n_methods * (n_methods + 1) / (6 * n_datasets)))
 
@@ -231,7 +231,7 @@ def compare(scores: pd.DataFrame, *, higher_is_better: bool = True,
     _check_scores(scores)
     if not isinstance(higher_is_better, (bool, np.bool_)):
         raise ValueError(f"higher_is_better must be a bool; got {higher_is_better!r}")
-    _check_alpha(alpha)
+    check_alpha(alpha)
     import scikit_posthocs as sp  # deferred: importing it takes about a second
 
     values = scores.astype(float)
@@ -275,7 +275,7 @@ def plot_critical_difference(comparison: Comparison, *, ax: Axes | None = None) 
     >>> [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("CD")]
     ['CD = 1.66']
     """
-    _check_comparison(comparison)
+    check_comparison(comparison)
     import scikit_posthocs as sp
 
     c = comparison
@@ -318,7 +318,7 @@ def plot_pvalues(comparison: Comparison, *, ax: Axes | None = None,
     >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
     ['a', 'c', 'b']
     """
-    _check_comparison(comparison)
+    check_comparison(comparison)
     _check_test(test)
     order = list(comparison.mean_ranks.index)
     p = comparison.pvalues(test).loc[order, order].to_numpy(dtype=float)
@@ -452,7 +452,8 @@ def _check_scores(scores) -> None:
                          f"cells: {cells[:20]}{more}")
 
 
-def _check_alpha(alpha) -> None:
+def check_alpha(alpha) -> None:
+    """A significance level in (0, 1), or a ValueError naming it (shared by the analysis modules)."""
     if not isinstance(alpha, Real) or isinstance(alpha, bool) or not 0 < float(alpha) < 1:
         raise ValueError(f"alpha must be a number in (0, 1); got {alpha!r}")
 
@@ -467,7 +468,8 @@ def _check_test(test) -> None:
         raise ValueError(f"test must be one of {list(TESTS)}; got {test!r}")
 
 
-def _check_comparison(comparison, what: str = "comparison") -> None:
+def check_comparison(comparison, what: str = "comparison") -> None:
+    """A :class:`Comparison` from :func:`compare`, or a ValueError naming what was given."""
     if not isinstance(comparison, Comparison):
         raise ValueError(f"{what} must be a Comparison from compare(); got "
                          f"{type(comparison).__name__}")
