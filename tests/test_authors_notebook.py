@@ -18,10 +18,25 @@ pm = pytest.importorskip("papermill")
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "authors_tables.ipynb"
-AUTHORS = REPO.parent / "shared" / "paper" / "authors"
+AUTHORS = REPO / "book" / "authors"   # kept in the repository: every clone shows the chapter
+MIRROR = REPO.parent / "shared" / "paper" / "authors"
 GLUE_PREFIX = "application/papermill.record/"
 needs_tables = pytest.mark.skipif(not (AUTHORS / "deep_learning.csv").is_file(),
                                   reason=f"the authors' tables are not in {AUTHORS}")
+
+
+@pytest.mark.parametrize("name", ["deep_learning.csv", "classification.csv", "regression.csv"])
+def test_the_repositorys_copy_of_the_authors_tables_is_the_mirrors(name):
+    assert (AUTHORS / name).is_file(), f"{name} must be kept in book/authors/"
+    if not (MIRROR / name).is_file():
+        pytest.skip(f"no reference mirror at {MIRROR}")
+    assert (AUTHORS / name).read_bytes() == (MIRROR / name).read_bytes()
+
+
+def test_a_clone_without_the_mirror_finds_the_tables(tmp_path, monkeypatch):
+    monkeypatch.delenv("MABPRUNE_PAPER", raising=False)
+    nb = _execute(tmp_path, results_dir=str(tmp_path / "no_results"))
+    assert _glued(nb)["auth_n_tables"] == "3"
 
 
 def _execute(tmp: Path, **parameters) -> dict:

@@ -408,7 +408,7 @@ def train_cell(name: str, ds: Dataset, t: dict, spec: dict, seed: int, device: s
                          data_params=data_params(spec["val_size"], spec["test_size"], t["max_rows"]))
 
 
-#: The row of the authors' deep-learning table (``../shared/paper/authors/deep_learning.csv``)
+#: The row of the authors' deep-learning table (``book/authors/deep_learning.csv``)
 #: that a task corresponds to: same kind of model on the original or a stand-in dataset.
 AUTHORS_ROWS = {"lenet": "LeCun (MNIST)", "siamese": "Siamese Graph (MNIST)", "hrnn": "Hierar. RNN (MNIST)",
                 "text_cnn": "Conv (IMDB)", "lstm": "LSTM (IMDB)", "bilstm": "Bi. LSTM_1 (IMDB)",
