@@ -115,10 +115,13 @@ def _tensor(a, device) -> torch.Tensor:
 
 def fit(model: nn.Module, X, y, *, task: str = "classification", epochs: int = 50, lr: float = 1e-3,
         batch_size: int = 64, weight_decay: float = 0.0, seed: int = 0, device: str = "cpu",
-        clip_norm: float | None = None) -> nn.Module:
+        clip_norm: float | None = None, steps: int | None = None) -> nn.Module:
     """Train with Adam on cross-entropy (classification) or mean squared error (regression).
 
     ``clip_norm`` clips the gradient norm of each step (recurrent networks over long sequences).
+    ``steps`` trains for exactly that many optimizer steps instead of ``epochs`` passes
+    (mini-batches drawn pass after pass, reshuffled each pass): a budget in samples seen
+    (``steps · batch_size``) that does not grow with the training split.
     Returns the model (trained in place). Mini-batches are shuffled with a seeded generator,
     so the same seed gives the same weights on the same device.
 
@@ -134,17 +137,28 @@ def fit(model: nn.Module, X, y, *, task: str = "classification", epochs: int = 5
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
     if epochs < 0 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need epochs >= 0, batch_size >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
+        raise ValueError(f"steps must be a non-negative integer or None, got {steps!r}")
+    if steps and len(X) == 0:
+        raise ValueError(f"steps={steps} asked, but the training split is empty")
     model.to(device).train()
     X, y = _tensor(X, device), _tensor(y, device)
     if task == "regression":
         y = y.float().reshape(len(y), -1)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in range(epochs):
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    taken, passes = 0, 0
+    while (passes < epochs) if steps is None else (taken < steps):
+        passes += 1
         order = torch.randperm(len(X), generator=generator).to(device)
         for start in range(0, len(X), batch_size):
+            if steps is not None and taken == steps:
+                break
             idx = order[start:start + batch_size]
-            if len(idx) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            if len(idx) < 2 and has_bn:
+                if steps is not None and len(X) < 2:
+                    raise ValueError("cannot take a training step: BatchNorm needs 2 samples, the split has 1")
                 continue  # BatchNorm cannot train on a single sample
             out = model(X[idx])
             loss = F.cross_entropy(out, y[idx]) if task == "classification" else F.mse_loss(out, y[idx])
@@ -153,6 +167,7 @@ def fit(model: nn.Module, X, y, *, task: str = "classification", epochs: int = 5
             if clip_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
             optimizer.step()
+            taken += 1
     return model.eval()
 
 

@@ -125,8 +125,11 @@ def _cell(job: dict, emit) -> None:
     # A deep task's recipe may clip gradients (the pixel LSTM diverges without); fine-tuning clips alike.
     clip_norm = t.get("recipe", {}).get("clip_norm")
 
+    # A budget in optimizer steps (the deep family from the standard profile on) or in epochs.
+    ft_steps = spec.get("fine_tune_steps") if spec["fine_tune_epochs"] > 0 else None
+
     def fine_tune(m):  # a fresh optimizer on the training split (fit builds one)
-        models.fit(m, ds.X_train, y_train, task=ds.task, epochs=spec["fine_tune_epochs"], lr=t["lr"],
+        models.fit(m, ds.X_train, y_train, task=ds.task, epochs=spec["fine_tune_epochs"], steps=ft_steps, lr=t["lr"],
                    batch_size=t["train_batch_size"], weight_decay=t["weight_decay"], seed=seed + 1, device=device,
                    clip_norm=clip_norm)
 
@@ -157,7 +160,8 @@ def _cell(job: dict, emit) -> None:
                 no_ft = models.evaluate(prune(model, (ds.X_val, y_val), **kw).model, ds.X_test, y_test, task=ds.task)
             rec = {**_base(run), **common, "status": "ok", "metric_before": _finite(before),
                    "metric_after": _finite(after), "score_no_ft": _finite(no_ft),
-                   "fine_tune_epochs_total": spec["fine_tune_epochs"] * spec["steps"],
+                   "fine_tune_epochs_total": spec["fine_tune_epochs"] * spec["steps"] if ft_steps is None else None,
+                   "fine_tune_steps_total": None if ft_steps is None else ft_steps * spec["steps"],
                    "clipped_fraction": _finite(res.clipped_fraction), "params_before": res.params_before,
                    "params_after": res.params_after, "macs_before": res.macs_before, "macs_after": res.macs_after,
                    "n_removed": res.n_removed, "pulls": res.pulls, "prune_time_s": res.wall_time_s,

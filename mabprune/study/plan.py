@@ -76,6 +76,8 @@ def run_params(spec: GridSpec, dataset: str, seed: int, kind: str, method: str, 
     p.update(amount=amount, model=model, train=train,
              prune=prune_p, fine_tune={"epochs": spec.fine_tune_epochs if spec.protocol == "companion" else 0,
                                        "lr": train["lr"]})
+    if spec.fine_tune_steps is not None and spec.protocol == "companion" and spec.fine_tune_epochs > 0:
+        p["fine_tune"]["steps"] = spec.fine_tune_steps   # only then: the keys of epoch-based grids stay as they were
     return p
 
 
