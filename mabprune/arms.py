@@ -191,8 +191,9 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
     Raises
     ------
     ValueError
-        If nothing is prunable, a named layer does not exist, is not a Linear/conv, is the
-        output layer, or belongs to a group masking cannot remove exactly (with the reason).
+        If a parameter is not finite (naming it), nothing is prunable, a named layer does not
+        exist, is not a Linear/conv, is the output layer, or belongs to a group masking cannot
+        remove exactly (with the reason).
 
     Examples
     --------
@@ -203,6 +204,7 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
     >>> [r.name for r in layer.readers], layer.members, layer.mask_point
     (['3'], ['0', '1'], '2')
     """
+    inputs.check_parameters_finite(model)  # a NaN weight would fail every group's self-check instead
     modules = dict(model.named_modules())
     calls = _trace(model, example_inputs)
     prunable = [c for c in calls if isinstance(c[1], PRUNABLE_TYPES)]

@@ -340,6 +340,24 @@ def _cmd_default_profile(args) -> int:
     return 0
 
 
+#: Upper bound of ``plan --workers``.
+MAX_WORKERS = 100_000
+
+
+def _int_between(low: int, high: int):
+    """An argparse type: an int in ``low..high``, refused in one line (``choices=range`` lists every value)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {text!r}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mabprune", description="Structured neuron pruning with multi-armed "
                                      "bandits: run the experiment notebooks, plan a grid, list datasets, "
@@ -386,7 +404,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--family", choices=("classification", "regression", "deep_learning"))
     plan.add_argument("--results-dir", help="store folder (default results/<profile>)")
     plan.add_argument("--data-root", help="data root (default MABPRUNE_DATA, else data/)")
-    plan.add_argument("--workers", type=int, default=1, choices=range(1, 100001), metavar="N",
+    plan.add_argument("--workers", type=_int_between(1, MAX_WORKERS), default=1, metavar="N",
                       help="also show the time on N workers (cells are independent: the time divides by N)")
     plan.set_defaults(func=_cmd_plan)
 

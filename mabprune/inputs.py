@@ -184,13 +184,95 @@ def resolve_device(device) -> torch.device:
     return device
 
 
-def check_inputs(model: nn.Module, X, y: torch.Tensor, loss_fn) -> None:
-    """Fail before any compute on inputs the model or the loss would misread, naming the value."""
-    param = next(model.parameters())
+#: Layers that compute on floating-point inputs only: an integer tensor reaching one of them first
+#: fails deep inside torch (an embedding, or a custom layer that indexes, takes integers).
+_FLOAT_LAYERS = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.LayerNorm,
+                 nn.GroupNorm, nn.RNNBase, nn.MultiheadAttention)
+
+
+class _Reached(Exception):
+    """Stops a forward pass at its first layer (see :func:`first_layer`)."""
+
+
+def first_layer(model: nn.Module, x: Inputs) -> tuple[str, nn.Module, list[torch.Tensor]] | None:
+    """``(name, module, tensor inputs)`` of the first layer that ``model(x)`` calls (the forward
+    stops there), or None if it calls none. A layer is a leaf module with parameters of its own, or
+    a float layer with children (``nn.MultiheadAttention``); a container's own parameters (a
+    positional embedding) do not make it the first layer.
+
+    Examples
+    --------
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    >>> name, module, args = first_layer(model, torch.zeros(1, 2, 2))
+    >>> name, type(module).__name__, args[0].shape
+    ('1', 'Linear', torch.Size([1, 4]))
+    """
+    names = {id(m): n for n, m in model.named_modules()}
+    reached: list = []
+
+    def hook(module, args):
+        reached.append((names.get(id(module), type(module).__name__), module,
+                        [a for a in args if isinstance(a, torch.Tensor)]))
+        raise _Reached
+
+    layers = [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))
+              and (isinstance(m, _FLOAT_LAYERS) or not any(True for _ in m.children()))]
+    handles = [m.register_forward_pre_hook(hook) for m in layers]
+    try:
+        with eval_mode(model), torch.no_grad():
+            call(model, x)
+    except _Reached:
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    return reached[0] if reached else None
+
+
+def check_parameters_finite(model: nn.Module) -> None:
+    """Fail naming the first parameter or floating-point buffer that holds a NaN or an infinity.
+
+    Such a weight makes every masked output NaN, which would otherwise surface as "no prunable layer".
+
+    Examples
+    --------
+    >>> m = nn.Linear(2, 2)
+    >>> with torch.no_grad():
+    ...     m.bias[1] = float("nan")
+    >>> check_parameters_finite(m)
+    Traceback (most recent call last):
+    ...
+    ValueError: the model's parameter 'bias' holds 1 NaN or infinite value: ...
+    """
+    for kind, named in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, t in named:
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                n = int((~torch.isfinite(t)).sum())
+                raise ValueError(f"the model's {kind} {name!r} holds {n} NaN or infinite value{'s' if n > 1 else ''}: "
+                                 f"pruning needs finite weights (did its training diverge?)")
+
+
+def _check_input_dtypes(model: nn.Module, X, param: torch.Tensor) -> None:
     for t in tensors(X):
         if t.is_floating_point() and t.dtype != param.dtype:
             raise ValueError(f"an input tensor has dtype {t.dtype} but the model's parameters are {param.dtype}: "
                              f"convert one of them (e.g. X.to({param.dtype}))")
+    if all(t.is_floating_point() for t in tensors(X)):
+        return
+    first = first_layer(model, index(X, slice(0, 2)))
+    if first is not None and isinstance(first[1], _FLOAT_LAYERS):
+        name, module, args = first
+        bad = next((a for a in args if not a.is_floating_point()), None)
+        if bad is not None:
+            raise ValueError(f"an input tensor has dtype {bad.dtype}, but the model's first layer {name!r} "
+                             f"({type(module).__name__}) takes {param.dtype} values, not integers: convert the "
+                             f"inputs, e.g. X.float() (integers suit a model whose first layer is an nn.Embedding)")
+
+
+def check_inputs(model: nn.Module, X, y: torch.Tensor, loss_fn) -> None:
+    """Fail before any compute on inputs the model or the loss would misread, naming the value."""
+    param = next(model.parameters())
+    _check_input_dtypes(model, X, param)
     name = getattr(loss_fn, "__class__", type(None)).__name__ if isinstance(loss_fn, nn.Module) else loss_fn
     with eval_mode(model), torch.no_grad():
         out = call(model, index(X, slice(0, 2)))
@@ -200,6 +282,11 @@ def check_inputs(model: nn.Module, X, y: torch.Tensor, loss_fn) -> None:
         if y.is_floating_point():
             raise ValueError(f"loss_fn={name!r} needs integer class labels, got {y.dtype} targets "
                              f"(first values {y.flatten()[:3].tolist()}); use y.long(), or loss_fn='mse' for regression")
+        if out.dim() > 1 and tuple(y.shape[1:]) != tuple(out.shape[2:]):
+            want = (len(y), *out.shape[2:])
+            hint = "y.squeeze(1)" if tuple(y.shape) == (len(y), 1) else "y.reshape" + str(want)
+            raise ValueError(f"labels of shape {tuple(y.shape)} for model outputs of {tuple(out.shape[1:])} per sample: "
+                             f"loss_fn={name!r} needs one class per sample, shape {want} (use {hint})")
         n_classes = out.shape[1] if out.dim() > 1 else 1
         low, high = int(y.min()), int(y.max())
         ignore = getattr(loss_fn, "ignore_index", -100)

@@ -195,6 +195,20 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     -------
     PruneResult
 
+    Raises
+    ------
+    ValueError
+        Before any pull, naming the value: a bad argument (``seed`` included), an ``amount``
+        that rounds to no unit of the arms (with the smallest that removes one), data the model
+        or the loss would misread (labels of the wrong shape, integer inputs to a model whose
+        first layer is not an embedding), a weight that is not finite, or nothing to prune.
+
+    Warns
+    -----
+    UserWarning
+        When ``min_units_per_layer`` left fewer units to remove than ``amount`` asks (with both
+        counts).
+
     Examples
     --------
     >>> import torch
@@ -210,7 +224,7 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     baseline_variant = _check_arguments(
         method=method, amount=amount, rounds=rounds, batch_size=batch_size, arms_per_round=arms_per_round,
         steps=steps, min_units_per_layer=min_units_per_layer, calibration_batches=calibration_batches,
-        reward=reward, scope=scope, rank_by=rank_by, replacement=replacement, engine=engine,
+        reward=reward, scope=scope, rank_by=rank_by, replacement=replacement, engine=engine, seed=seed,
         reward_signal=reward_signal, baseline_variant=baseline_variant, policy_params=policy_params,
         fine_tune=fine_tune, max_batch_fraction=max_batch_fraction, margin=margin)
     start_time = time.perf_counter()
@@ -222,13 +236,14 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         work, X, y, loss_fn=loss_fn, loss=loss, method=method, layers=layers, ignored_layers=ignored_layers,
         heads=heads, replacement=replacement, reward_signal=reward_signal, batch_size=batch_size,
         max_batch_fraction=max_batch_fraction)
+    quotas = _step_quotas(_units_to_remove(amount, arms.n_arms), steps)
     ledger = _Ledger(arms, *count_macs_params(work, example))
     bandit = dict(engine=engine, loss=zero_one_loss if reward_signal == "accuracy" else loss, max_rows=max_rows,
                   method=method, rounds=rounds, steps=steps, arms_per_round=arms_per_round, reward=reward,
                   rank_by=rank_by, batch_size=n_batch, replace=with_replacement, seed=seed,
                   policy_params=dict(policy_params or {}), margin=margin, calibration_batches=calibration_batches,
                   scope=scope, min_units_per_layer=min_units_per_layer, rng=np.random.default_rng(seed))
-    for step, n_remove in enumerate(_step_quotas(round(float(amount) * arms.n_arms), steps)):
+    for step, n_remove in enumerate(quotas):
         if step:  # step 0 plays on the arms found (and self-checked) by _prepare
             arms = find_arms(work, example, layers=ledger.layer_names, ignored_layers=ignored_layers, check=False,
                              heads=heads)
@@ -245,6 +260,8 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
             ledger.remove(work, arms, removal, example, fill)
         if fine_tune is not None:  # after every step, for `none` too: every method gets the same epochs
             fine_tune(work)
+    _warn_shortfall(ledger, int(quotas.sum()), method=method, amount=amount, scope=scope,
+                    min_units_per_layer=min_units_per_layer)
     work.train(model.training)
     return ledger.result(work, method, *count_macs_params(work, example), time.perf_counter() - start_time)
 
@@ -253,11 +270,13 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
 
 
 def _check_arguments(*, method, amount, rounds, batch_size, arms_per_round, steps, min_units_per_layer,
-                     calibration_batches, reward, scope, rank_by, replacement, engine, reward_signal,
+                     calibration_batches, reward, scope, rank_by, replacement, engine, seed, reward_signal,
                      baseline_variant, policy_params, fine_tune, max_batch_fraction, margin) -> str:
     """Every argument of :func:`prune` checked before any compute; returns the resolved baseline variant."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")  # numpy's own error names no value
     if isinstance(amount, (bool, np.bool_)) or not isinstance(amount, (int, float, np.integer, np.floating)) \
             or not 0 < amount < 1:
         raise ValueError(f"amount must be a fraction in (0, 1), got {amount!r}")
@@ -317,6 +336,29 @@ def _prepare(work: nn.Module, X, y: torch.Tensor, *, loss_fn, loss, method, laye
                       f"batch, so rewards are deterministic (pass max_batch_fraction, e.g. 0.25, to sample)",
                       stacklevel=3)
     return arms, example, n_batch, with_replacement
+
+
+def _units_to_remove(amount: float, n_arms: int) -> int:
+    """``amount`` of ``n_arms`` as a number of units, refused when it rounds to 0 (nothing would be pruned)."""
+    n_total = round(float(amount) * n_arms)
+    if n_total == 0:
+        raise ValueError(f"amount={amount!r} removes no unit of the {n_arms} arms (round({amount} * {n_arms}) = 0): "
+                         f"the smallest amount that removes one is just above 0.5/{n_arms} = {0.5 / n_arms:.4g}")
+    return n_total
+
+
+def _warn_shortfall(ledger: _Ledger, asked: int, *, method: str, amount: float, scope: str,
+                    min_units_per_layer: int) -> None:
+    """Warn when fewer units were removed than ``amount`` asks: the per-layer floor blocked the rest."""
+    removed = sum(len(units) for units in ledger.removed.values())
+    if method == "none" or removed >= asked:  # 'none' removes nothing on purpose
+        return
+    n_arms = sum(n for _, n in ledger.arm_layers)
+    why = f"min_units_per_layer={min_units_per_layer} keeps the rest"
+    if scope == "layer":
+        why += " (or scope='layer' rounded a layer's share down)"
+    warnings.warn(f"prune removed {removed} of the {asked} units asked (amount={amount} of {n_arms} arms): {why}",
+                  stacklevel=3)
 
 
 def _step_quotas(n_total: int, steps: int) -> np.ndarray:

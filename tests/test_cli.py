@@ -105,6 +105,16 @@ def test_usage_errors(argv):
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize("workers", ["0", "-3", "100001", "two"])
+def test_plan_rejects_a_bad_worker_count_in_one_short_line(capsys, workers):
+    # Regression (issue 22 §4): choices=range(1, 100001) printed all 100,000 allowed values (689 KB).
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["plan", "--profile", "smoke", "--workers", workers])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err) < 1000
+    assert f"argument --workers: must be an integer from 1 to 100000, got {workers!r}" in err
+
+
 def test_version(capsys):
     from mabprune import __version__
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import pickle
+import re
 import struct
 from pathlib import Path
 
@@ -215,6 +216,50 @@ def test_missing_files_name_the_file(monkeypatch, tmp_path, name, expected):
         assert "t10k-images-idx3-ubyte.gz" in msg  # the test-only alternative is named too
 
 
+# --------------------------------------------------------------------------- bad names and damaged files (issue 22 §4)
+
+
+def _pmlb_table(root, key="iris", rows=30, extra=None):
+    """A small PMLB cache file (gzipped TSV with a ``target`` column) under ``root``; returns its path."""
+    df = pd.DataFrame({"a": np.arange(rows, dtype=float), "b": np.arange(rows) % 7, "target": np.arange(rows) % 3})
+    for col, values in (extra or {}).items():
+        df.insert(0, col, values)
+    path = root / "pmlb" / key / f"{key}.tsv.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, sep="\t", index=False, compression="gzip")
+    return path
+
+
+@pytest.mark.parametrize("name", ["pmlb:../../evil", "pmlb:..", "pmlb:/tmp/evil", "pmlb:a/b", "pmlb:a\\b",
+                                  "text:../sst2", "vision:..", "babi:qa1/../qa2"])
+def test_a_name_cannot_leave_the_data_root(tmp_path, name):
+    root = tmp_path / "a" / "b" / "root"
+    (root / "pmlb").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "evil").mkdir()
+    evil = _pmlb_table(tmp_path / "x", "evil")  # where pmlb:../../evil resolves (root/pmlb/../../evil/../../evil...)
+    (tmp_path / "a" / "evil.tsv.gz").write_bytes(evil.read_bytes())
+    for call in (lambda: D.load(name, root=root, download=False), lambda: D.is_available(name, root)):
+        with pytest.raises(ValueError, match=re.escape(f"dataset name {name!r}") + ".*data root"):
+            call()
+
+
+def test_a_truncated_pmlb_file_is_named_and_deleting_it_is_suggested(tmp_path):
+    path = _pmlb_table(tmp_path)
+    assert D.load("pmlb:iris", root=tmp_path, download=False).n_classes == 3
+    whole = path.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"not a gzip file\n"):
+        path.write_bytes(damaged)
+        with pytest.raises(ValueError, match=re.escape(str(path)) + ".*damaged or truncated.*delete it") as err:
+            D.load("pmlb:iris", root=tmp_path, download=False)
+        assert "pmlb:iris" in str(err.value)
+
+
+def test_a_pmlb_text_column_is_named(tmp_path):
+    path = _pmlb_table(tmp_path, extra={"colour": ["red", "green", "blue"] * 10})
+    with pytest.raises(ValueError, match=re.escape(f"column 'colour' of {path} is not numeric") + ".*'red'"):
+        D.load("pmlb:iris", root=tmp_path, download=False)
+
+
 # --------------------------------------------------------------------------- the mirror
 
 
@@ -354,7 +399,9 @@ def test_test_only_idx_copy(tmp_path):
     assert _rows(ds) == 50 and "50 official test images" in ds.meta["note"]
 
 
-def test_cifar10_pickle_layout(tmp_path):
+@pytest.mark.filterwarnings("ignore:MABPRUNE_TRUST_PICKLES=1")
+def test_cifar10_pickle_layout(tmp_path, monkeypatch):
+    monkeypatch.setenv("MABPRUNE_TRUST_PICKLES", "1")  # the pickles made here are not the official files
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
 

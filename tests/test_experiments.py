@@ -195,6 +195,39 @@ def test_torn_last_line_is_dropped_and_repaired(tmp_path):
     assert [r["key"] for r in lines(path)] == ["a", "b", "d"]
 
 
+def test_unparseable_lines_are_set_aside_with_a_warning_not_deleted(tmp_path):
+    # Regression (issue 22 §4): a damaged line in the middle of a store vanished on the next write.
+    path = tmp_path / "classification.jsonl"
+    good = [json.dumps({"key": k, "status": "ok"}) for k in "abc"]
+    damaged = ["garbage from another tool", '{"key": "x", "sta', "[1, 2]"]
+    path.write_text("\n".join([good[0], damaged[0], good[1], damaged[1], damaged[2], good[2]]) + "\n")
+    side = tmp_path / "classification.jsonl.rejected"
+    with pytest.warns(UserWarning, match=f"3 unparseable lines .*{path.name}.* moved to {side}"):
+        assert list(store.load_store(path)) == ["a", "b", "c"]
+    assert side.read_text().splitlines() == damaged
+    assert [r["key"] for r in lines(path)] == ["a", "b", "c"]
+    with open(path, "a") as fh:  # more damage later: appended to the side file, the first kept
+        fh.write("more garbage\n")
+    with pytest.warns(UserWarning, match="1 unparseable line "):
+        store.load_store(path)
+    assert side.read_text().splitlines() == damaged + ["more garbage"]
+
+
+def test_load_records_prefers_the_current_protocol_over_a_later_old_one(tmp_path):
+    from mabprune.study.plan import PROTOCOL_VERSION
+
+    run = dict(family="classification", dataset="d1", method="ucb1", kind="prune", seed=0, amount=0.5, status="ok")
+    current = dict(run, key="d1|ucb1|0|new", metric_after=0.9, params={"protocol": PROTOCOL_VERSION})
+    old = dict(run, key="d1|ucb1|0|old", metric_after=0.1, params={"protocol": PROTOCOL_VERSION - 1})
+    rerun = dict(current, key="d1|ucb1|0|new2", metric_after=0.8)  # the current protocol, rerun: latest wins
+    (tmp_path / "classification.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (current, old)))
+    assert load_records(tmp_path)["key"].tolist() == ["d1|ucb1|0|new"]
+    assert len(load_records(tmp_path, superseded=True)) == 2
+    with open(tmp_path / "classification.jsonl", "a") as fh:
+        fh.write(json.dumps(rerun) + "\n" + json.dumps(old) + "\n")
+    assert load_records(tmp_path)["key"].tolist() == ["d1|ucb1|0|new2"]
+
+
 KILLED_GRID = textwrap.dedent("""
     import sys
     from mabprune.study.runner import run_grid

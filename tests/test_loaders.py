@@ -1,16 +1,49 @@
 """The loaders of the authors' original sets on small files written here in the real formats:
 IMDB's aclImdb folders, the Keras Reuters files, SVHN's .mat files (scipy.io.savemat, as the
-originals are MATLAB files), CIFAR-10's and CIFAR-100's python pickles. Nothing is downloaded."""
+originals are MATLAB files), CIFAR-10's and CIFAR-100's python pickles. Nothing is downloaded.
+
+The pickle-bearing files (CIFAR's batches, Reuters' npz) are refused unless their checksum is the
+official one (issue 22 §4): the tests that read the small files made here opt out with
+``MABPRUNE_TRUST_PICKLES=1`` (the ``trusted`` fixture), and others check the refusal."""
 
 import json
 import pickle
+import re
+import warnings
 
 import numpy as np
 import pytest
 
 from mabprune import data as D
-from mabprune.data import images
+from mabprune.data import dataset, images
 from mabprune.data import text
+
+TRUST = "MABPRUNE_TRUST_PICKLES"
+
+
+@pytest.fixture
+def trusted(monkeypatch):
+    """Read the pickle files made here although their checksums are not the official ones."""
+    monkeypatch.setenv(TRUST, "1")
+    monkeypatch.setattr(dataset, "_warned_trust", False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=f"{TRUST}=1")
+        yield
+
+
+@pytest.fixture
+def untrusted(monkeypatch):
+    monkeypatch.delenv(TRUST, raising=False)
+
+
+class _Payload:
+    """Unpickling this runs code: it creates ``marker`` (a stand-in for anything worse)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
 
 
 def _imdb(root, n=6):
@@ -62,7 +95,7 @@ def _reuters(root, n=40):
     return x, y, words
 
 
-def test_reuters_keras_files(tmp_path):
+def test_reuters_keras_files(tmp_path, trusted):
     x, y, words = _reuters(tmp_path)
     texts, labels, tx, ty, classes, _ = text.read_text("reuters", tmp_path)
     assert tx is None and labels == y.tolist() and len(classes) == 46
@@ -91,13 +124,37 @@ def test_svhn_mat_files(tmp_path):
     assert len(ds.y_test) == 3 and len(ds.y_train) + len(ds.y_val) == 20
 
 
+def test_crafted_reuters_npz_is_refused_before_it_is_unpickled(tmp_path, untrusted):
+    _reuters(tmp_path)
+    npz = tmp_path / "reuters" / "reuters.npz"
+    marker = tmp_path / "ran"
+    x = np.empty(1, dtype=object)
+    x[0] = _Payload(marker)
+    np.savez(npz, x=x, y=np.array([0]))
+    expected = re.escape(f"{npz}: its SHA-256 is not the official d6586e694ee56d7a4e65172e12b3e987c03096cb01eab997")
+    for call in (lambda: text.read_text("reuters", tmp_path), lambda: D.load("text:reuters", root=tmp_path)):
+        with pytest.raises(ValueError, match=expected + ".*" + TRUST):
+            call()
+    assert not marker.exists()
+
+
+def test_trusting_pickles_says_so_once(tmp_path, untrusted, monkeypatch):
+    _reuters(tmp_path)
+    monkeypatch.setenv(TRUST, "1")
+    monkeypatch.setattr(dataset, "_warned_trust", False)
+    with pytest.warns(UserWarning, match=f"{TRUST}=1.*reuters.npz.*runs code") as record:
+        text.read_text("reuters", tmp_path)
+        text.read_text("reuters", tmp_path)
+    assert len([w for w in record if TRUST in str(w.message)]) == 1
+
+
 def _pickle(path, obj):
     with open(path, "wb") as fh:
         pickle.dump(obj, fh)
 
 
-@pytest.mark.parametrize("key", ["cifar10", "cifar100"])
-def test_cifar_pickles(tmp_path, key):
+def _cifar(tmp_path, key):
+    """Small CIFAR-10 or CIFAR-100 pickles in torchvision's layout: ``(folder, n_classes)``."""
     n_classes = 10 if key == "cifar10" else 100
     label_key = "labels" if key == "cifar10" else "fine_labels"
     folder = tmp_path / ("cifar-10-batches-py" if key == "cifar10" else "cifar-100-python")
@@ -119,11 +176,33 @@ def test_cifar_pickles(tmp_path, key):
     _pickle(folder / ("test_batch" if key == "cifar10" else "test"), batch(np.arange(n_classes)))
     names_key = "label_names" if key == "cifar10" else "fine_label_names"
     _pickle(folder / ("batches.meta" if key == "cifar10" else "meta"), {names_key: [f"c{i}" for i in range(n_classes)]})
+    return folder, n_classes
+
+
+@pytest.mark.parametrize("key", ["cifar10", "cifar100"])
+def test_cifar_pickles(tmp_path, key, trusted):
+    folder, n_classes = _cifar(tmp_path, key)
     X, y, X_te, y_te, classes = images.read_cifar(folder, key)
     assert X.shape == (2 * n_classes, 3, 32, 32) and (X[:, 0, 0, 0] == y).all() and classes[1] == "c1"
     ds = D.load(f"vision:{key}", root=tmp_path, download=False, val_size=0.1)
     assert ds.meta["split"] == "official test" and ds.n_classes == n_classes and len(ds.y_test) == n_classes
     assert ds.meta["classes"] == [f"c{i}" for i in range(n_classes)]
+
+
+@pytest.mark.parametrize("key", ["cifar10", "cifar100"])
+def test_crafted_cifar_pickles_are_refused_before_they_are_unpickled(tmp_path, key, untrusted):
+    import torchvision
+
+    folder, _ = _cifar(tmp_path, key)
+    cls = getattr(torchvision.datasets, images.VISION_SETS[key][0])
+    first, md5 = cls.train_list[0]  # the checksums torchvision ships
+    marker = tmp_path / "ran"
+    _pickle(folder / first, _Payload(marker))
+    expected = re.escape(f"{folder / first}: its MD5 is not the official {md5}")
+    for call in (lambda: images.read_cifar(folder, key), lambda: D.load(f"vision:{key}", root=tmp_path)):
+        with pytest.raises(ValueError, match=expected + ".*" + TRUST):
+            call()
+    assert not marker.exists()
 
 
 def test_full_profile_names_the_originals(tmp_path):

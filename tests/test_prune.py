@@ -1,5 +1,7 @@
 """The pruning loop: rankings, physical removal, baselines and input validation."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -80,7 +82,8 @@ def test_scope_layer_min_units_and_steps():
     X, y = torch.randn(80, 6), torch.randint(0, 3, (80,))
     layer = prune(model, (X, y), method="magnitude", amount=0.5, scope="layer")
     assert (len(layer.removed["0"]), len(layer.removed["2"])) == (10, 5)
-    floor = prune(model, (X, y), method="random", amount=0.9, min_units_per_layer=4)
+    with pytest.warns(UserWarning, match="removed 22 of the 27 units asked"):  # the floor keeps 4 + 4
+        floor = prune(model, (X, y), method="random", amount=0.9, min_units_per_layer=4)
     assert floor.model[0].out_features >= 4 and floor.model[2].out_features >= 4
     stepped = prune(model, (X, y), method="ucb1", amount=0.5, steps=3, rounds=30, arms_per_round=5)
     assert stepped.n_removed == 15
@@ -177,6 +180,64 @@ def test_bad_data_and_models():
     X[200, 1] = float("nan")
     with pytest.raises(ValueError, match=r"NaN or infinite on batch 1 .*first at sample 200"):
         prune(model, (X, torch.zeros(300, dtype=torch.long)), batch_size=128)
+
+
+# ------------------------------------------------------------------ probe of bad input (issue 22 §4)
+
+def test_an_amount_that_removes_no_unit_is_refused_with_the_smallest_that_does():
+    model = mlp(3, 2, hidden=(4, 4))  # 8 arms: 0.01 · 8 rounds to 0
+    data = (torch.randn(10, 3), torch.randint(0, 2, (10,)))
+    for amount in (0.01, 0.0625):  # 0.0625 · 8 = 0.5 rounds to 0 too
+        with pytest.raises(ValueError, match=rf"amount={amount} removes no unit of the 8 arms .*just above 0.5/8 = 0.0625"):
+            prune(model, data, method="magnitude", amount=amount)
+    assert prune(model, data, method="magnitude", amount=0.07).n_removed == 1
+
+
+def test_a_floor_that_blocks_the_amount_warns_with_asked_and_removed():
+    model = mlp(6, 3, hidden=(20, 10))
+    X, y = torch.randn(80, 6), torch.randint(0, 3, (80,))
+    with pytest.warns(UserWarning, match=r"removed 22 of the 27 units asked .*min_units_per_layer=4"):
+        result = prune(model, (X, y), method="random", amount=0.9, min_units_per_layer=4)
+    assert result.n_removed == 22
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning when the amount is met, nor for 'none'
+        prune(model, (X, y), method="random", amount=0.5, min_units_per_layer=4)
+        prune(model, (X, y), method="none", amount=0.9, min_units_per_layer=4)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
+def test_a_bad_seed_is_named(seed):
+    model = mlp(3, 2, hidden=(4,))
+    data = (torch.randn(10, 3), torch.randint(0, 2, (10,)))
+    for method in ("ucb1", "magnitude"):
+        with pytest.raises(ValueError, match=f"seed must be a non-negative integer, got {seed!r}"):
+            prune(model, data, method=method, amount=0.5, rounds=2, arms_per_round=2, seed=seed)
+
+
+def test_labels_of_shape_n_by_1_for_cross_entropy_are_named():
+    model = mlp(3, 2, hidden=(4,))
+    X, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
+    with pytest.raises(ValueError, match=r"labels of shape \(10, 1\).*one class per sample, shape \(10,\)"):
+        prune(model, (X, y[:, None]), method="magnitude", amount=0.5)
+
+
+def test_integer_inputs_to_a_float_model_are_named():
+    model = mlp(3, 2, hidden=(4,))
+    X, y = torch.randint(0, 5, (10, 3)), torch.randint(0, 2, (10,))
+    with pytest.raises(ValueError, match=r"torch.int64, .*first layer '0' \(Linear\).*torch.float32.*X.float\(\)"):
+        prune(model, (X, y), method="magnitude", amount=0.5)
+    # an embedding first takes the integers as they are
+    emb = nn.Sequential(nn.Embedding(5, 4), nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 2))
+    assert prune(emb, (X, y), method="magnitude", amount=0.5).n_removed == 4
+
+
+@pytest.mark.parametrize("where, value", [("0.weight", float("nan")), ("2.bias", float("inf"))])
+def test_a_weight_that_is_not_finite_is_named(where, value):
+    model = mlp(3, 2, hidden=(4,))
+    with torch.no_grad():
+        dict(model.named_parameters())[where].view(-1)[0] = value
+    with pytest.raises(ValueError, match=f"parameter {where!r} holds 1 NaN or infinite value"):
+        prune(model, (torch.randn(10, 3), torch.randint(0, 2, (10,))), method="magnitude", amount=0.5)
 
 
 def test_methods_cover_policies_and_baselines():

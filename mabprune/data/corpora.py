@@ -10,9 +10,12 @@ formats: IMDB's ``aclImdb`` folder and the Keras Reuters newswires.
   (word -> rank, 1 = most frequent). The newswires are decoded back to words, so they go
   through the same tokenizer and training-split vocabulary as every text set. Keras' own
   train/test split is a seeded shuffle of this one pool, so the pool is split three ways here.
+  ``reuters.npz`` holds pickled object arrays, which run code when read: it is read only when
+  its SHA-256 is the one Keras publishes (:data:`REUTERS_SHA256`).
 
 With downloads allowed, a missing set is fetched from its original URL (the Stanford archive;
-the Keras files) into the data root. Tests write small files in these formats.
+the Keras files) into the data root. Tests write small files in these formats (and opt out of
+the Reuters checksum with ``MABPRUNE_TRUST_PICKLES=1``, see :func:`mabprune.data.dataset.check_official`).
 """
 
 from __future__ import annotations
@@ -23,13 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMDB_URL", "REUTERS_URLS", "download_imdb", "download_reuters", "read_imdb", "read_reuters"]
+from .dataset import check_official
+
+__all__ = ["IMDB_URL", "REUTERS_SHA256", "REUTERS_URLS", "download_imdb", "download_reuters", "read_imdb", "read_reuters"]
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 REUTERS_URLS = ("https://storage.googleapis.com/tensorflow/tf-keras-datasets/reuters.npz",
                 "https://storage.googleapis.com/tensorflow/tf-keras-datasets/reuters_word_index.json")
 IMDB_FILES = ("aclImdb/train/neg", "aclImdb/train/pos", "aclImdb/test/neg", "aclImdb/test/pos")
 REUTERS_FILES = ("reuters/reuters.npz", "reuters/reuters_word_index.json")
+#: SHA-256 of the official ``reuters.npz``: the ``file_hash`` that ``keras.datasets.reuters.load_data``
+#: checks (keras-team/keras, keras/src/datasets/reuters.py).
+REUTERS_SHA256 = "d6586e694ee56d7a4e65172e12b3e987c03096cb01eab99753921ef915959916"
 _TAG = re.compile(r"<[^>]+>")  # the reviews hold HTML line breaks (<br />)
 
 
@@ -68,18 +76,33 @@ def read_reuters(root: Path) -> tuple:
 
     A rank missing from the word index (none in the real files) becomes ``"<unk>"``.
 
+    Raises
+    ------
+    ValueError
+        Before ``reuters.npz`` is unpickled, when its SHA-256 is not :data:`REUTERS_SHA256`
+        (naming the file and the checksum), unless ``MABPRUNE_TRUST_PICKLES=1``.
+
     Examples
     --------
-    >>> import json, pathlib, tempfile
+    A file made here is not the official one: it is read only with the opt-out.
+
+    >>> import json, os, pathlib, tempfile
+    >>> from unittest import mock
     >>> import numpy as np
     >>> root = pathlib.Path(tempfile.mkdtemp()); (root / "reuters").mkdir()
     >>> x = np.empty(2, dtype=object); x[0], x[1] = [1, 2], [2, 3, 9]
     >>> np.savez(root / "reuters" / "reuters.npz", x=x, y=np.array([3, 0]))
     >>> _ = (root / "reuters" / "reuters_word_index.json").write_text(json.dumps({"oil": 1, "price": 2, "up": 3}))
-    >>> read_reuters(root)[:2]
+    >>> read_reuters(root)
+    Traceback (most recent call last):
+    ...
+    ValueError: text:reuters: refused to read .../reuters.npz: its SHA-256 is not the official d6586e69...
+    >>> with mock.patch.dict(os.environ, {"MABPRUNE_TRUST_PICKLES": "1"}):
+    ...     read_reuters(root)[:2]
     (['oil price', 'price up <unk>'], [3, 0])
     """
     folder = root / "reuters"
+    check_official(folder / "reuters.npz", REUTERS_SHA256, algorithm="sha256", name="text:reuters")
     with np.load(folder / "reuters.npz", allow_pickle=True) as npz:  # x is an object array of lists
         xs, ys = npz["x"], npz["y"]
     index = json.loads((folder / "reuters_word_index.json").read_text(encoding="utf-8"))

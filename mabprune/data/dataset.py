@@ -1,14 +1,23 @@
-"""The :class:`Dataset` container of :mod:`mabprune.data` and the data root."""
+"""The :class:`Dataset` container of :mod:`mabprune.data`, the data root, and the checks of what
+is read from it: registry names that stay inside it (:func:`check_name`) and pickle files that
+are the official ones (:func:`check_official`)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "data_root"]
+__all__ = ["TRUST_PICKLES", "Dataset", "check_name", "check_official", "data_root"]
+
+#: Environment variable: ``1`` reads pickle files whose checksum is not the official one (the
+#: small files that tests write in the real formats), with one warning per process.
+TRUST_PICKLES = "MABPRUNE_TRUST_PICKLES"
+_warned_trust = False  # the warning of TRUST_PICKLES is given once per process
 
 _REPO = Path(__file__).resolve().parents[2]  # mabprune/data/dataset.py -> the repository
 
@@ -142,3 +151,77 @@ def missing_files_error(name: str, missing: list[Path], root: Path, *, layout: s
         "folder that has them. load(..., download=True) or MABPRUNE_DOWNLOAD=1 fetches them "
         "instead, which needs a network connection."
     )
+
+
+def check_name(name: str) -> None:
+    """Refuse a registry name whose key (after ``prefix:``) could name a path outside the data root.
+
+    Keys become file and folder names under the root (``pmlb:<key>`` is read from
+    ``<root>/pmlb/<key>/<key>.tsv.gz``), so a key must be one plain name: no path separator,
+    not ``.`` or ``..``, nothing absolute.
+
+    Raises
+    ------
+    ValueError
+        Naming the name.
+
+    Examples
+    --------
+    >>> check_name("pmlb:1027_ESL")
+    >>> check_name("pmlb:../../etc/passwd")
+    Traceback (most recent call last):
+    ...
+    ValueError: dataset name 'pmlb:../../etc/passwd' would leave the data root: ...
+    """
+    key = str(name).partition(":")[2]
+    if any(sep in key for sep in ("/", "\\", "\0")) or ".." in key or key == "." or os.path.isabs(key):
+        raise ValueError(f"dataset name {name!r} would leave the data root: the part after ':' must be one plain "
+                         "name (no '/', '\\', '..' or absolute path)")
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm, usedforsecurity=False)  # MD5 names a file here; FIPS builds refuse it otherwise
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_official(path: Path, expected: str, *, algorithm: str, name: str) -> None:
+    """Refuse a pickle-bearing file whose checksum is not the official one, before it is unpickled.
+
+    Unpickling a file runs whatever code it names, so a file put in the data root by someone
+    else must be the published one. Files made on purpose in the real format (tests) are read
+    when the environment variable ``MABPRUNE_TRUST_PICKLES`` is ``"1"``; the first such file
+    of the process is then named in a warning.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    expected : str
+        Its official hex digest (from the distribution's own loader: torchvision, Keras).
+    algorithm : str
+        A :mod:`hashlib` name, ``"md5"`` or ``"sha256"``.
+    name : str
+        Registry name of the dataset, for the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the expected checksum.
+    """
+    global _warned_trust
+    if _digest(path, algorithm) == expected:
+        return
+    if os.environ.get(TRUST_PICKLES, "") == "1":
+        if not _warned_trust:
+            _warned_trust = True
+            warnings.warn(f"{TRUST_PICKLES}=1: reading {path}, which is not the official file of {name}, although "
+                          f"unpickling it runs code it names; other such files of this process are read without a "
+                          f"warning. Unset {TRUST_PICKLES} unless you made these files yourself", stacklevel=3)
+        return
+    label = {"md5": "MD5", "sha256": "SHA-256"}.get(algorithm, algorithm)
+    raise ValueError(f"{name}: refused to read {path}: its {label} is not the official {expected}, and reading "
+                     f"this format (a pickle) runs code the file names. Delete it and put the official file there "
+                     f"(load(..., download=True) fetches it), or set {TRUST_PICKLES}=1 if you made it yourself")

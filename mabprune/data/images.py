@@ -1,8 +1,10 @@
 """Image sources of :mod:`mabprune.data`: MNIST-style sets, CIFAR-10/100 and SVHN.
 
 Each reader takes the files in the layout that torchvision downloads (so a data root filled
-by torchvision needs no conversion) and reads them as torchvision does, without its MD5
-check (tests write small files in the same formats). With downloads allowed, a missing set
+by torchvision needs no conversion) and reads them as torchvision does. CIFAR's batches are
+pickles, which run code when read: they are read only when their MD5 is the one torchvision
+ships (tests write small files in the same formats and opt out with
+``MABPRUNE_TRUST_PICKLES=1``, see :func:`mabprune.data.dataset.check_official`). With downloads allowed, a missing set
 is fetched through ``torchvision.datasets``. MNIST and KMNIST also read the test-only copies
 of the offline mirror (idx / npz files), which are then split three ways.
 
@@ -17,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import missing_files_error
+from .dataset import check_official, missing_files_error
 
-__all__ = ["VISION_SETS", "read_cifar", "read_idx", "read_svhn", "read_vision", "vision_files"]
+__all__ = ["VISION_SETS", "cifar_md5", "read_cifar", "read_idx", "read_svhn", "read_vision", "vision_files"]
 
 #: key -> (torchvision class, test-only folder, test-only files)
 VISION_SETS = {
@@ -67,12 +69,35 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, offset=4 + 4 * ndim).reshape(dims).astype(dtype[1:])
 
 
+def cifar_md5(key: str) -> dict[str, str]:
+    """File name -> MD5 of the official CIFAR-10 or CIFAR-100 pickles, as torchvision ships them.
+
+    Examples
+    --------
+    >>> sorted(cifar_md5("cifar100"))
+    ['meta', 'test', 'train']
+    """
+    import torchvision
+
+    cls = getattr(torchvision.datasets, VISION_SETS[key][0])
+    return {**dict(cls.train_list), **dict(cls.test_list), cls.meta["filename"]: cls.meta["md5"]}
+
+
 def read_cifar(folder: Path, key: str = "cifar10") -> tuple:
     """CIFAR-10 or CIFAR-100 from the python pickles: ``(X, y, X_test, y_test, classes)``.
 
     CIFAR-100 uses the 100 fine labels. Images are uint8 ``(N, 3, 32, 32)``.
+
+    Raises
+    ------
+    ValueError
+        Before anything is unpickled, when a file's MD5 is not torchvision's (naming the file
+        and the MD5), unless ``MABPRUNE_TRUST_PICKLES=1``.
     """
     _, files, label_key, names_key = _CIFAR[key]
+    official = cifar_md5(key)
+    for f in files:  # every file before the first is unpickled
+        check_official(folder / f, official[f], algorithm="md5", name=f"vision:{key}")
 
     def batch(f):
         with open(folder / f, "rb") as fh:

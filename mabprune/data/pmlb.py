@@ -5,13 +5,15 @@ which reads a file in its cache layout without touching the network)."""
 from __future__ import annotations
 
 import functools
+import gzip
 import io
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .dataset import data_root, download_allowed, missing_files_error
+from .dataset import check_name, data_root, download_allowed, missing_files_error
 
 __all__ = ["PMLB_MAX_FEATURES", "PMLB_ROWS", "pmlb_default", "read_pmlb"]
 
@@ -43,6 +45,7 @@ def pmlb_summary(root: str):
 
 def pmlb_file(name: str, root: Path) -> Path:
     """Where ``pmlb.fetch_data`` caches dataset ``name`` under the data root."""
+    check_name(f"pmlb:{name}")  # a name with '/' or '..' would point outside the root
     return root / "pmlb" / name / f"{name}.tsv.gz"
 
 
@@ -101,14 +104,42 @@ def read_pmlb(name: str, key: str, root: Path, dl: bool):
             raise missing_files_error(name, [path], root, layout="the cache layout of pmlb.fetch_data")
         if not pmlb_fetchable(key):
             raise ValueError(f"{name}: the installed pmlb cannot download {key!r} (a newer PMLB name)")
+    import pandas as pd
     import pmlb
 
     # With the file in local_cache_dir, fetch_data reads it and never touches the network.
     # dropna here rather than in pmlb (whose in-place dropna pandas 3 deprecates).
-    df = pmlb.fetch_data(key, local_cache_dir=str(root / "pmlb"), dropna=False).dropna()
+    try:
+        df = pmlb.fetch_data(key, local_cache_dir=str(root / "pmlb"), dropna=False).dropna()
+    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as exc:  # a download cut short, or not PMLB's gzipped TSV
+        raise ValueError(f"{name}: the file {path} is damaged or truncated ({type(exc).__name__}: {exc}): delete it "
+                         "so that it is fetched again (load(..., download=True) or MABPRUNE_DOWNLOAD=1)") from None
+    _check_table(name, path, df)
     X, y = df.drop(columns="target").to_numpy(np.float64), df["target"].to_numpy()
     if key in table.index:
         task = table.loc[key, "task"]
     else:  # a file from elsewhere: integer targets with few values are classes
         task = "classification" if np.all(y == np.round(y)) and len(np.unique(y)) <= 100 else "regression"
     return X, y, task, str(path)
+
+
+def _check_table(name: str, path: Path, df) -> None:
+    """PMLB's format: a ``target`` column and numbers only; else name the column and a value."""
+    from pandas.api.types import is_numeric_dtype
+
+    if "target" not in df.columns:
+        raise ValueError(f"{name}: {path} has no 'target' column (columns {list(df.columns)[:10]})")
+    for col in df.columns:
+        if not is_numeric_dtype(df[col]):
+            value = next((v for v in df[col] if not _is_number(v)), df[col].iloc[0])
+            raise ValueError(f"{name}: column {col!r} of {path} is not numeric (e.g. {value!r}): PMLB's files "
+                             "hold numbers only; encode the column or drop it")
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

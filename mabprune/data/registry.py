@@ -39,7 +39,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from . import babi, images, text
-from .dataset import Dataset, data_root, download_allowed
+from .dataset import Dataset, check_name, data_root, download_allowed
 from .pmlb import pmlb_default, pmlb_file, pmlb_summary, read_pmlb
 
 __all__ = ["FAMILIES", "N_GENERATED", "N_SYNTHETIC", "dataset_families", "is_available", "list_datasets", "load"]
@@ -145,13 +145,14 @@ def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
     Raises
     ------
     ValueError
-        For an unknown name.
+        For an unknown name, or one that would leave the data root (``pmlb:../x``).
 
     Examples
     --------
     >>> is_available("sklearn:iris")
     True
     """
+    check_name(name)
     root = data_root(root)
     ok = lambda paths: bool(paths) and all(p.exists() for p in paths)  # noqa: E731
     if name in _EMBEDDED:
@@ -323,6 +324,7 @@ def _split(idx: np.ndarray, y: np.ndarray, size, seed: int, stratify: bool, note
 def _check_params(name, seed, val_size, test_size, max_rows):
     if not isinstance(name, str):
         raise ValueError(f"name must be a registry name (str), got {name!r}")
+    check_name(name)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     for label, v in (("val_size", val_size), ("test_size", test_size)):
@@ -375,7 +377,8 @@ def load(name: str, *, root: str | os.PathLike | None = None, seed: int = 0, val
     Raises
     ------
     ValueError
-        For an unknown name (with close names) or an invalid parameter.
+        For an unknown name (with close names), a name that would leave the data root, an
+        invalid parameter, or a damaged file (named).
     FileNotFoundError
         When files are missing and downloads are not allowed; it names the files.
 

@@ -2,7 +2,9 @@
 
 Writes go through an exclusive ``fcntl`` lock on the file, so several processes (or Dask's
 driver and a rerun) never interleave lines; a torn last line (a run killed mid-write) is
-repaired on the next write and skipped on read. The latest record of a key wins.
+repaired on the next write and skipped on read. The latest record of a key wins. Any other
+line that is not a record (damaged, or written by another tool) is moved, before the store is
+rewritten without it, to the side file ``<name>.jsonl.rejected`` beside it, with a warning.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import contextlib
 import fcntl
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["append_record", "latest_records", "load_store", "locked", "peek", "read_records", "rewrite"]
+__all__ = ["append_record", "latest_records", "load_store", "locked", "peek", "read_records", "rejected_path",
+           "rewrite", "set_aside"]
 
 
 @contextlib.contextmanager
@@ -37,27 +41,62 @@ def locked(path: Path):
         fh.close()
 
 
-def read_records(fh) -> tuple[list[dict], bool]:
-    """Records of an open store; drops a torn last line (the only damage an interrupted append
-    can do) by truncating it away. Returns (records, whether a full rewrite is needed)."""
+def read_records(fh) -> tuple[list[dict], list[bytes]]:
+    """Records of an open store, and its lines that are not records (damaged or foreign).
+
+    A torn last line (the only damage an interrupted append can do) is truncated away; a
+    complete last line that only lacks its newline gets it. The other lines that are not
+    records are returned for :func:`set_aside`: a rewrite must not lose them silently.
+    """
     fh.seek(0)
     raw = fh.read()
     lines = raw.split(b"\n")
-    records, bad = [], False
+    records, rejected = [], []
     for line in lines[:-1]:
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            bad = bad or bool(line.strip())
+        if line.strip():
+            _sort(line, records, rejected)
     if lines[-1]:  # no newline at the end: an append was interrupted
         try:
-            records.append(json.loads(lines[-1]))
-            fh.write(b"\n")  # a complete record that only lacked its newline
+            json.loads(lines[-1])
         except ValueError:
             fh.truncate(len(raw) - len(lines[-1]))
+        else:  # a complete line that only lacked its newline
+            fh.write(b"\n")
+            _sort(lines[-1], records, rejected)
         fh.flush()
         os.fsync(fh.fileno())
-    return records, bad
+    return records, rejected
+
+
+def _sort(line: bytes, records: list[dict], rejected: list[bytes]) -> None:
+    """Append the record of ``line`` to ``records``, or the line to ``rejected`` when it is not a
+    record (not JSON, or JSON without a ``key``)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if isinstance(record, dict) and "key" in record:
+        records.append(record)
+    else:
+        rejected.append(line)
+
+
+def rejected_path(path: Path) -> Path:
+    """The side file of a store's lines that are not records: ``<name>.jsonl.rejected``."""
+    return path.with_name(path.name + ".rejected")
+
+
+def set_aside(path: Path, lines: list[bytes]) -> Path:
+    """Append ``lines`` to the side file of the store ``path`` (fsynced) and warn naming both."""
+    side = rejected_path(path)
+    with open(side, "ab") as out:
+        out.write(b"".join(line + b"\n" for line in lines))
+        out.flush()
+        os.fsync(out.fileno())
+    n = len(lines)
+    warnings.warn(f"{n} unparseable line{'s' if n != 1 else ''} of the results store {path} (not JSON records with "
+                  f"a 'key') moved to {side}; the store keeps its {path.name} records", stacklevel=3)
+    return side
 
 
 def latest_records(records: Iterable[dict]) -> dict[str, dict]:
@@ -94,9 +133,11 @@ def load_store(path: Path, *, compact: bool = False) -> dict[str, dict]:
     if not path.exists():
         return {}
     with locked(path) as fh:
-        records, bad = read_records(fh)
+        records, rejected = read_records(fh)
         latest = latest_records(records)
-        if bad or (compact and len(latest) < len(records)):
+        if rejected:  # kept beside the store before the rewrite leaves them out
+            set_aside(path, rejected)
+        if rejected or (compact and len(latest) < len(records)):
             rewrite(path, latest.values())
     return latest
 

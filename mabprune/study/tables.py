@@ -10,7 +10,7 @@ import pandas as pd
 
 from mabprune.pruning import METHODS
 from mabprune.study.comparators import CLASSIFIERS, REGRESSORS
-from mabprune.study.plan import plan_runs
+from mabprune.study.plan import PROTOCOL_VERSION, plan_runs
 from mabprune.study.profiles import GRID_FAMILIES, grid_spec
 from mabprune.study.store import peek
 
@@ -34,7 +34,8 @@ def load_records(results_dir: str | os.PathLike, family: str | None = None, *, p
         Keep records that a later run of the same dataset, method, kind, seed and amount
         (with other parameters, e.g. more rounds) has superseded. By default only the latest
         record of each such run is kept, so that a changed parameter does not mix old and
-        new results.
+        new results; a record of the current protocol (:data:`~mabprune.study.plan.PROTOCOL_VERSION`)
+        wins over one of another protocol, even one written later.
 
     Returns
     -------
@@ -53,9 +54,19 @@ def load_records(results_dir: str | os.PathLike, family: str | None = None, *, p
     rows = [r for f in files for r in peek(f).values()]
     if not superseded:
         ident = ("family", "dataset", "method", "kind", "seed", "amount")
-        latest = {tuple(str(r.get(k)) for k in ident): r for r in rows}  # later records win
+        latest: dict[tuple, dict] = {}
+        for r in rows:  # later records win, but an old protocol's rerun never over the current protocol
+            run = tuple(str(r.get(k)) for k in ident)
+            if run not in latest or _current(r) or not _current(latest[run]):
+                latest[run] = r
         rows = list(latest.values())
     return pd.DataFrame(rows)
+
+
+def _current(record: dict) -> bool:
+    """Whether a record was computed under the current protocol (its ``params["protocol"]``)."""
+    params = record.get("params")
+    return isinstance(params, dict) and params.get("protocol") == PROTOCOL_VERSION
 
 
 def _ok(records: pd.DataFrame) -> pd.DataFrame:
