@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import fastpaths, inputs
+from . import fastpaths, inputs, reuse
 from .fastpaths import bn_scale
 from .arms import ArmSet, PrunableLayer
 from .masks import Masker
@@ -172,15 +172,22 @@ class BatchedEngine(Engine):
         chunk's tensor at the hook point holds about 2**21 elements on a CPU (8 MB in float32:
         2,048 rows of a 1,024-wide layer, the best of 256–8,192 rows in ``benchmarks/``) and
         2**26 on CUDA.
+    reuse : bool, default=True
+        In the general path, serve the outputs of the modules that run before the first reader
+        of the pulled groups from the unmasked pass instead of recomputing them for every
+        chunk of arms (:mod:`mabprune.reuse`); False recomputes everything (for comparisons).
     """
 
     name = "batched"
 
-    def __init__(self, model, arms, *, loss_fn="cross_entropy", fill=None, max_rows: int | None = None):
+    def __init__(self, model, arms, *, loss_fn="cross_entropy", fill=None, max_rows: int | None = None,
+                 reuse: bool = True):
         super().__init__(model, arms, loss_fn=loss_fn, fill=fill)
         if max_rows is not None and max_rows < 1:
             raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
         self.max_rows = max_rows
+        self.reuse = reuse
+        self._plans: dict = {}   # reuse plans per input signature (see mabprune.reuse.plan)
 
     def pull(self, arm_ids, X, y):
         """ΔL of each arm on ``(X, y)``: the one dispatch to the engine's five paths.
@@ -215,21 +222,41 @@ class BatchedEngine(Engine):
         return out
 
     def _pull_general(self, arm_ids, X, y, budget) -> np.ndarray:
-        """Any graph: K copies of the batch, copy k masking arm k through the reader pre-hooks."""
+        """Any graph: K copies of the batch, copy k masking arm k through the reader pre-hooks.
+
+        What runs before the first reader of the pulled groups is taken from the unmasked pass
+        (:mod:`mabprune.reuse`), repeated K times, instead of being recomputed for every chunk.
+        """
         B = inputs.length(X)
         rows = self.max_rows or max(1, 8 * budget // self.arms.sample_size)
         k = max(1, rows // B)
-        base = self.base_losses(X, y)
+        with reuse.Recorder(self._reused(arm_ids, X), self._readers(arm_ids)) as recorder:
+            base = self._check_loss(self.loss(inputs.call(self.model, X), y), B)   # the unmasked pass
         out = np.empty(len(arm_ids))
-        with Masker(self.model, self.arms, fill=self.fill) as masker:
+        with Masker(self.model, self.arms, fill=self.fill) as masker, reuse.Replay(recorder.records(B)) as replay:
             for start in range(0, len(arm_ids), k):
                 chunk = arm_ids[start:start + k]
                 masker.set_rows(chunk, B)
+                replay.copies(len(chunk))
                 outputs = inputs.call(self.model, inputs.repeat(X, len(chunk)))
                 ys = y.repeat(len(chunk), *([1] * (y.dim() - 1)))
                 losses = self._check_loss(self.loss(outputs, ys), B * len(chunk)).reshape(len(chunk), B)
                 out[start:start + len(chunk)] = (losses - base).double().mean(1).cpu().numpy()
         return out
+
+    def _readers(self, arm_ids: np.ndarray) -> list[nn.Module]:
+        """The reader modules of every group with an arm among ``arm_ids``."""
+        layer_index, _ = self.arms.locate(arm_ids)
+        return [r.module for li in np.unique(layer_index) for r in self.arms.layers[li].readers]
+
+    def _reused(self, arm_ids: np.ndarray, X) -> list[reuse.Candidate]:
+        """The modules served from the unmasked pass in this pull (none without ``reuse``)."""
+        if not self.reuse or not len(arm_ids):
+            return []
+        key = reuse.signature(X)
+        if key not in self._plans:
+            self._plans[key] = reuse.plan(self.model, X)
+        return self._plans[key].select(self._readers(arm_ids))
 
     def _variants(self, layer: PrunableLayer, h: torch.Tensor, cols):
         """Rows (sample, arm) whose masked value differs from ``h``, and the change there."""
@@ -395,6 +422,7 @@ def make_engine(name: str, model: nn.Module, arms: ArmSet, **kwargs) -> Engine:
     """
     if name == "naive":
         kwargs.pop("max_rows", None)
+        kwargs.pop("reuse", None)
         return NaiveEngine(model, arms, **kwargs)
     if name == "batched":
         return BatchedEngine(model, arms, **kwargs)
