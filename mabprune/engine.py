@@ -45,8 +45,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import fastpaths, inputs, reuse
-from .fastpaths import bn_scale
 from .arms import ArmSet, PrunableLayer
+from .fastpaths import bn_scale
 from .masks import Masker
 
 ENGINES = ("batched", "naive")

@@ -36,8 +36,8 @@ the one the probe saw.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import torch
 from torch import nn
@@ -291,7 +291,7 @@ class _Trace(TorchFunctionMode):
 class Schedule:
     """What to do with each operation before one frontier (see :meth:`Plan.schedule`)."""
 
-    plan: "Plan"
+    plan: Plan
     frontier: int                 # operations before the first pulled reader starts
     actions: list[str]            # per operation before the frontier: RUN, META, SERVE or SKIP
     x_needed: tuple[bool, ...]    # per input tensor: read by something that runs
@@ -468,7 +468,7 @@ class Recording(_FrontierMode):
         self.j += 1
         ins = _tensors((args, kwargs))
         out = func(*args, **kwargs)
-        if j >= self.schedule.frontier or not (func == self.ops[j].func) or len(ins) != self.ops[j].n_in:
+        if j >= self.schedule.frontier or func != self.ops[j].func or len(ins) != self.ops[j].n_in:
             self.ok = False
             return out
         leaves, spec = flatten(out)
@@ -554,7 +554,7 @@ class Replay(_FrontierMode):
         if j >= self.schedule.frontier:
             raise Diverged("more operations before the first pulled reader than recorded")
         op, action = self.ops[j], self.schedule.actions[j]
-        if not (func == op.func) or len(ins) != op.n_in:
+        if func != op.func or len(ins) != op.n_in:
             raise Diverged(f"operation {j} is {getattr(func, '__name__', func)}, not {getattr(op.func, '__name__', op.func)}")
         if action == META:
             return func(*args, **kwargs)
