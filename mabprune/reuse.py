@@ -26,6 +26,11 @@ to its parameters or buffers, changes a tensor outside the traced operations, or
 tensor that no traced operation made and that is not the same object in both probes (a
 scripted function or ``torch.from_numpy``: a producer the tape cannot see).
 
+What the tape cannot see is a C++ extension function (pybind11) that reads a tensor's values
+without a torch operation and returns no tensor; every torch route to the values (``item``,
+``tolist``, ``numpy``, ``__array__``, ``data_ptr``, ``__dlpack__``, ``torch.ops``) is traced and
+runs on real values.
+
 Each replayed pass is checked as it runs: the same operation at each step until the frontier,
 which must come at the same step; no run operation, nothing after the frontier and not the
 output may receive a skipped tensor; a run operation must alias its inputs as recorded. A
