@@ -259,7 +259,9 @@ class BatchedEngine(Engine):
                         with replay:
                             outputs = inputs.call(self.model, x_rep)
                             replay.check(outputs)
-                    except reuse.Diverged:   # not the recorded forward: this pull recomputes everything
+                    except (reuse.Diverged, RuntimeError, ValueError, TypeError, IndexError):
+                        # not the recorded forward (or it failed): this chunk and the rest of the pull
+                        # run the old way, which raises again if the model itself fails
                         outputs, replay = None, None
                         self._plans[reuse.signature(X)] = None
                 if outputs is None:
