@@ -24,7 +24,11 @@ Two engines give the same numbers (a test holds them to 1e-5):
     product per sample plus exact sign-flip corrections (:mod:`mabprune.fastpaths`). Any other graph takes
     the general path, exact for every graph: the batch is replicated for K arms and per-row
     masks are applied through the same reader pre-hooks as the naive engine, one forward per
-    K arms.
+    K arms. What that forward computes before the first reader of the pulled groups cannot see
+    a mask: it runs once per pull, in the unmasked pass, and the replicated passes replay it
+    (:mod:`mabprune.reuse`): the values the readers need are served from that pass, repeated K
+    times, what nothing after the readers needs is skipped (an LSTM under a dense layer of arms
+    runs once per pull, not once per K arms), and anything not proven runs as before.
 
 Both run in eval mode (no dropout, BatchNorm running statistics) under ``torch.no_grad``.
 """
@@ -40,9 +44,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import fastpaths, inputs
-from .fastpaths import bn_scale
+from . import fastpaths, inputs, reuse
 from .arms import ArmSet, PrunableLayer
+from .fastpaths import bn_scale
 from .masks import Masker
 
 ENGINES = ("batched", "naive")
@@ -172,21 +176,32 @@ class BatchedEngine(Engine):
         chunk's tensor at the hook point holds about 2**21 elements on a CPU (8 MB in float32:
         2,048 rows of a 1,024-wide layer, the best of 256–8,192 rows in ``benchmarks/``) and
         2**26 on CUDA.
+    reuse : bool, default=True
+        In the general path, compute what runs before the first reader of the pulled groups
+        once per pull and replay it for every chunk of arms (:mod:`mabprune.reuse`); False
+        recomputes all of it for every chunk (the path before issue 17, for comparisons).
     """
 
     name = "batched"
 
-    def __init__(self, model, arms, *, loss_fn="cross_entropy", fill=None, max_rows: int | None = None):
+    def __init__(self, model, arms, *, loss_fn="cross_entropy", fill=None, max_rows: int | None = None,
+                 reuse: bool = True):
         super().__init__(model, arms, loss_fn=loss_fn, fill=fill)
         if max_rows is not None and max_rows < 1:
             raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
         self.max_rows = max_rows
+        self.reuse = reuse
+        self._plans: dict = {}   # reuse plans per input signature (see mabprune.reuse.plan)
 
     def pull(self, arm_ids, X, y):
         """ΔL of each arm on ``(X, y)``: the one dispatch to the engine's five paths.
 
         1. general (:meth:`_pull_general`): any graph that is not a proven plain chain of leaf
-           modules, or inputs that are a tuple or dict; per-row masks through the readers' hooks;
+           modules, or inputs that are a tuple or dict; per-row masks through the readers' hooks
+           on K copies of the batch. With ``reuse`` (the default), what runs before the first
+           reader of the pulled groups runs once per pull and is served or skipped in the
+           copies (:mod:`mabprune.reuse`), for any graph the probe can prove; else all of it
+           runs once per chunk of K arms;
         2. head (:meth:`_pull_head`): a chain group two layers before a narrow output
            (``ReLU → Linear``), every arm's logits from one product plus sign-flip corrections;
         3. rank one (:meth:`_pull_sliced`, a Linear or conv consumer right after the mask point):
@@ -196,7 +211,8 @@ class BatchedEngine(Engine):
         5. sliced (:meth:`_pull_sliced`, any other chain group): the masked tensor itself, one
            variant row per (sample, arm) whose unit is not already the fill value.
 
-        Paths 2–5 run the layers before each group once per pull (a prefix cache).
+        Paths 2–5 run the layers before each group once per pull (a prefix cache); path 1 does
+        the same through the reuse plan.
         """
         arm_ids = np.asarray(arm_ids, dtype=np.int64)
         out = np.empty(len(arm_ids))
@@ -215,21 +231,64 @@ class BatchedEngine(Engine):
         return out
 
     def _pull_general(self, arm_ids, X, y, budget) -> np.ndarray:
-        """Any graph: K copies of the batch, copy k masking arm k through the reader pre-hooks."""
+        """Any graph: K copies of the batch, copy k masking arm k through the reader pre-hooks.
+
+        What runs before the first reader of the pulled groups is computed once, in the
+        unmasked pass, and replayed for every chunk (:mod:`mabprune.reuse`): the values the
+        readers need are served from it, what nothing needs is skipped.
+        """
         B = inputs.length(X)
         rows = self.max_rows or max(1, 8 * budget // self.arms.sample_size)
         k = max(1, rows // B)
-        base = self.base_losses(X, y)
+        readers = self._readers(arm_ids)
         out = np.empty(len(arm_ids))
         with Masker(self.model, self.arms, fill=self.fill) as masker:
+            # the unmasked pass: every mask is one, so its losses are the model's own
+            schedule = self._schedule(X, readers)
+            with reuse.Recording(schedule, readers, B) if schedule else contextlib.nullcontext() as recording:
+                outputs = inputs.call(self.model, X)
+            base = self._check_loss(self.loss(outputs, y), B)
+            replay = reuse.Replay(recording) if schedule and recording.ok else None
             for start in range(0, len(arm_ids), k):
                 chunk = arm_ids[start:start + k]
                 masker.set_rows(chunk, B)
-                outputs = inputs.call(self.model, inputs.repeat(X, len(chunk)))
+                outputs = None
+                if replay is not None:
+                    try:
+                        x_rep = replay.copies(len(chunk), X)
+                        with replay:
+                            outputs = inputs.call(self.model, x_rep)
+                            replay.check(outputs)
+                    except (reuse.Diverged, RuntimeError, ValueError, TypeError, IndexError):
+                        # not the recorded forward (or it failed): this chunk and the rest of the pull
+                        # run the old way, which raises again if the model itself fails
+                        outputs, replay = None, None
+                        self._plans[reuse.signature(X)] = None
+                if outputs is None:
+                    outputs = inputs.call(self.model, inputs.repeat(X, len(chunk)))
                 ys = y.repeat(len(chunk), *([1] * (y.dim() - 1)))
                 losses = self._check_loss(self.loss(outputs, ys), B * len(chunk)).reshape(len(chunk), B)
                 out[start:start + len(chunk)] = (losses - base).double().mean(1).cpu().numpy()
         return out
+
+    def _readers(self, arm_ids: np.ndarray) -> list[nn.Module]:
+        """The reader modules of every group with an arm among ``arm_ids``."""
+        layer_index, _ = self.arms.locate(arm_ids)
+        return [r.module for li in np.unique(layer_index) for r in self.arms.layers[li].readers]
+
+    def _schedule(self, X, readers: list[nn.Module]) -> reuse.Schedule | None:
+        """What this pull serves, skips and runs before ``readers`` (None: nothing reused).
+
+        The plan is probed once per input signature, inside the masker (its hooks are part of
+        the traced forward)."""
+        if not self.reuse or not readers:
+            return None
+        key = reuse.signature(X)
+        if key not in self._plans:
+            every = [r.module for layer in self.arms.layers for r in layer.readers]
+            self._plans[key] = reuse.plan(self.model, X, every)
+        plan = self._plans[key]
+        return plan.schedule(readers) if plan is not None else None
 
     def _variants(self, layer: PrunableLayer, h: torch.Tensor, cols):
         """Rows (sample, arm) whose masked value differs from ``h``, and the change there."""
@@ -395,6 +454,7 @@ def make_engine(name: str, model: nn.Module, arms: ArmSet, **kwargs) -> Engine:
     """
     if name == "naive":
         kwargs.pop("max_rows", None)
+        kwargs.pop("reuse", None)
         return NaiveEngine(model, arms, **kwargs)
     if name == "batched":
         return BatchedEngine(model, arms, **kwargs)

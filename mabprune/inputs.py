@@ -42,6 +42,11 @@ def _map(x: Inputs, fn) -> Inputs:
     raise ValueError(f"model x must be a tensor, a tuple of tensors or a dict of tensors, got {type(x).__name__}")
 
 
+def map_tensors(x: Inputs, fn) -> Inputs:
+    """``x`` with ``fn`` applied to each of its tensors, in the order of :func:`tensors`."""
+    return _map(x, fn)
+
+
 def tensors(x: Inputs) -> list[torch.Tensor]:
     """The tensors of ``x``, in order."""
     if isinstance(x, torch.Tensor):

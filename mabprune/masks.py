@@ -142,17 +142,24 @@ class Masker:
             self.mask[name][torch.as_tensor(units, device=self.mask[name].device)] = 0.0
 
     def set_rows(self, arm_ids: np.ndarray, rows_per_arm: int) -> None:
-        """Per-row masks: rows ``k·rows_per_arm .. (k+1)·rows_per_arm − 1`` mask arm ``arm_ids[k]``."""
+        """Per-row masks: rows ``k·rows_per_arm .. (k+1)·rows_per_arm − 1`` mask arm ``arm_ids[k]``.
+
+        A group with no arm among ``arm_ids`` keeps one mask of ones for every row, as after
+        :meth:`reset`: its readers compute what they compute unmasked, whatever the batch
+        (the batched engine replays them as they ran in the unmasked pass).
+        """
         layer_index, units = self.arms.locate(np.asarray(arm_ids, dtype=np.int64))
         device = next(self.model.parameters()).device
         rows = len(arm_ids) * rows_per_arm
         for li, layer in enumerate(self.arms.layers):
-            m = torch.ones(rows, layer.n_units, device=device)
             ks = np.flatnonzero(layer_index == li)
-            if len(ks):
-                r = torch.as_tensor(ks, device=device).repeat_interleave(rows_per_arm) * rows_per_arm \
-                    + torch.arange(rows_per_arm, device=device).repeat(len(ks))
-                m[r, torch.as_tensor(units[ks], device=device).repeat_interleave(rows_per_arm)] = 0.0
+            if not len(ks):
+                self.mask[layer.name] = torch.ones(layer.n_units, device=device)
+                continue
+            m = torch.ones(rows, layer.n_units, device=device)
+            r = torch.as_tensor(ks, device=device).repeat_interleave(rows_per_arm) * rows_per_arm \
+                + torch.arange(rows_per_arm, device=device).repeat(len(ks))
+            m[r, torch.as_tensor(units[ks], device=device).repeat_interleave(rows_per_arm)] = 0.0
             self.mask[layer.name] = m
 
     def reset(self) -> None:
