@@ -180,7 +180,7 @@ def test_unknown_name_lists_close_names(tmp_path):
 
 def test_data_root_and_download_switch(monkeypatch, tmp_path):
     monkeypatch.delenv("MABPRUNE_DATA", raising=False)
-    assert D.data_root() == Path(D.__file__).resolve().parents[2] / "data"
+    assert D.data_root() == dataset.project_root() / "data"
     monkeypatch.setenv("MABPRUNE_DATA", str(tmp_path))
     assert D.data_root() == tmp_path
     assert D.data_root(tmp_path / "x") == tmp_path / "x"
@@ -545,3 +545,17 @@ def test_partial_offline_copy_prefers_the_hub_when_allowed(monkeypatch, tmp_path
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     online = D.load("text:ag_news", root=tmp_path, download=True)
     assert online.meta["source"] == "huggingface:fancyzhx/ag_news" and len(online.y_test) == 20
+
+
+def test_the_project_root_comes_from_the_working_directory_not_the_package(tmp_path, monkeypatch):
+    # a second checkout using this checkout's virtual environment must read and write its own files
+    other = tmp_path / "clone"
+    (other / "notebooks").mkdir(parents=True)
+    (other / "pyproject.toml").write_text("")
+    monkeypatch.delenv("MABPRUNE_ROOT", raising=False)
+    monkeypatch.delenv("MABPRUNE_DATA", raising=False)
+    monkeypatch.chdir(other / "notebooks")
+    assert dataset.project_root() == other.resolve()
+    assert D.data_root() == other.resolve() / "data"
+    monkeypatch.setenv("MABPRUNE_ROOT", str(tmp_path))
+    assert dataset.project_root() == tmp_path.resolve()

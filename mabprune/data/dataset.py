@@ -19,7 +19,6 @@ __all__ = ["TRUST_PICKLES", "Dataset", "check_name", "check_official", "data_roo
 TRUST_PICKLES = "MABPRUNE_TRUST_PICKLES"
 _warned_trust = False  # the warning of TRUST_PICKLES is given once per process
 
-_REPO = Path(__file__).resolve().parents[2]  # mabprune/data/dataset.py -> the repository
 
 
 @dataclass(repr=False)
@@ -86,6 +85,28 @@ class Dataset:
         )
 
 
+def project_root() -> Path:
+    """The project folder whose ``data/``, ``results/`` and ``notebooks/`` a run uses.
+
+    ``MABPRUNE_ROOT`` if set; else the working directory or its first parent that holds
+    ``pyproject.toml`` and ``notebooks/`` (papermill runs the notebooks from ``notebooks/``);
+    else the working directory. Never the folder the package happens to be installed from: a
+    checkout that uses another checkout's virtual environment reads and writes its own records.
+
+    Examples
+    --------
+    >>> (project_root() / "pyproject.toml").is_file()
+    True
+    """
+    if os.environ.get("MABPRUNE_ROOT"):
+        return Path(os.environ["MABPRUNE_ROOT"]).expanduser().resolve()
+    cwd = Path.cwd().resolve()
+    for base in (cwd, *cwd.parents):
+        if (base / "pyproject.toml").is_file() and (base / "notebooks").is_dir():
+            return base
+    return cwd
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The folder datasets are read from (and downloaded to).
 
@@ -98,7 +119,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     -------
     Path
         ``root`` if given, else the ``MABPRUNE_DATA`` environment variable, else the
-        repository's ``data/`` folder. The folder need not exist.
+        project's ``data/`` folder (:func:`project_root`). The folder need not exist.
 
     Examples
     --------
@@ -106,7 +127,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     PosixPath('/tmp/x')
     """
     if root is None:
-        root = os.environ.get("MABPRUNE_DATA") or _REPO / "data"
+        root = os.environ.get("MABPRUNE_DATA") or project_root() / "data"
     return Path(root).expanduser()
 
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mabprune.data.dataset import project_root
+
 __all__ = ["default_results_dir", "repo_relative", "repo_root"]
 
 
 def repo_root() -> Path:
-    """The repository root: the package's parent in a source checkout, else the first parent
-    of the working directory that has ``pyproject.toml`` and ``notebooks/`` (papermill runs
-    notebooks from ``notebooks/``), else the working directory."""
-    here = Path(__file__).resolve().parents[2]  # mabprune/study/paths.py -> the checkout
-    cwd = Path.cwd().resolve()
-    for base in (here, cwd, *cwd.parents):
-        if (base / "pyproject.toml").is_file() and (base / "notebooks").is_dir():
-            return base
-    return Path.cwd().resolve()
+    """The project root of the study's files (:func:`mabprune.data.dataset.project_root`): from
+    ``MABPRUNE_ROOT`` or the working directory, never from where the package is installed."""
+    return project_root()
 
 
 def repo_relative(path: str | os.PathLike) -> str:
