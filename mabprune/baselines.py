@@ -23,8 +23,12 @@ from .arms import ArmSet
 from .masks import Masker, outgoing_weight, register_unit_hook
 from .engine import LossFn
 from .removal import select_removals
+from .truth import removal_effects
 
 BASELINES = ("magnitude", "activation_variation", "taylor", "random", "none")
+#: A reference beyond the paper's baselines: ``exact`` ranks by the exact single-unit removal
+#: effect on the reward split (:mod:`mabprune.truth`), what any estimate of it can reach at best.
+REFERENCES = ("exact",)
 #: Score variants: ``normalized`` (per-layer ℓ2 normalisation, the default under
 #: ``scope="global"``), ``raw`` (no normalisation) and, for Taylor only, ``signed``.
 VARIANTS = ("normalized", "raw", "signed")
@@ -201,6 +205,16 @@ def taylor_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, y: torch.Tens
     return -normalize_per_layer(np.abs(grad), arms) if variant == "normalized" else -np.abs(grad)
 
 
+def exact_scores(model: nn.Module, arms: ArmSet, X, y: torch.Tensor, loss: LossFn, *, fill: dict | None = None,
+                 batch_size: int = 512) -> np.ndarray:
+    """Minus the exact ΔL of removing each arm alone, on every row of ``(X, y)`` (higher = safer).
+
+    One masked pass per arm over the whole split (:func:`mabprune.truth.removal_effects`): no
+    sampling, no allocation. It costs ``n_arms × n_rows`` unit-rows, the yardstick of a bandit's budget.
+    """
+    return -removal_effects(model, (X, y), loss_fn=loss, arms=arms, batch_size=batch_size, fill=fill).effects
+
+
 def random_scores(arms: ArmSet, seed: int | None = 0) -> np.ndarray:
     """Uniform random scores: the random-removal baseline."""
     return np.random.default_rng(seed).random(arms.n_arms)
@@ -217,6 +231,8 @@ def baseline_removal(method, model, arms: ArmSet, X, y, loss, fill, n_remove, sc
         scores = taylor_scores(model, arms, X, y, loss, fill=fill, batch_size=batch_size * 4, variant=variant)
     elif method == "random":
         scores = random_scores(arms, seed)
+    elif method == "exact":
+        scores = exact_scores(model, arms, X, y, loss, fill=fill, batch_size=batch_size * 4)
     else:
         return greedy_activation_variation(model, arms, X, fill, n_remove, scope, min_units, variant=variant)
     return scores, select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units,

@@ -31,6 +31,9 @@ from .rewards import REWARD_SIGNALS, REWARDS, make_reward, reward_batch, zero_on
 #: Every method of :func:`prune`: the six bandit policies, then the baselines (the one list;
 #: the study's grids and the analysis import it from here).
 METHODS = tuple(policies.POLICIES) + baselines.BASELINES
+#: References beyond the paper, accepted by :func:`prune` but not in the study's grids yet:
+#: uniform allocation (the control of the policies) and the exact ranking (:mod:`mabprune.truth`).
+REFERENCES = tuple(policies.CONTROLS) + baselines.REFERENCES
 
 
 @dataclass
@@ -121,7 +124,9 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     method : str, default="ucb1"
         A policy (``epsilon_greedy``, ``softmax``, ``ucb1``, ``thompson``, ``hedge``, ``exp3``)
         or a baseline (``magnitude``, ``activation_variation``, ``taylor``, ``random``,
-        ``none``).
+        ``none``); or a reference beyond the paper: ``uniform`` (the same pulls allocated
+        round-robin, the policies' control) or ``exact`` (the exact single-unit removal effect
+        on the whole reward split, :mod:`mabprune.truth`).
     amount : float, default=0.5
         Fraction of the hidden units to remove, in (0, 1).
     loss_fn : {"cross_entropy", "mse"}, torch.nn loss module or callable, default="cross_entropy"
@@ -248,7 +253,7 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
             arms = find_arms(work, example, layers=ledger.layer_names, ignored_layers=ignored_layers, check=False,
                              heads=heads)
         fill = unit_means(work, arms, X) if replacement == "mean" else None
-        if method in policies.POLICIES:
+        if method in policies.PLAYABLE:
             scores, removal = _bandit_scores(work, arms, X, y, step=step, n_remove=n_remove, fill=fill,
                                              ledger=ledger, **bandit)
         else:
@@ -273,8 +278,8 @@ def _check_arguments(*, method, amount, rounds, batch_size, arms_per_round, step
                      calibration_batches, reward, scope, rank_by, replacement, engine, seed, reward_signal,
                      baseline_variant, policy_params, fine_tune, max_batch_fraction, margin) -> str:
     """Every argument of :func:`prune` checked before any compute; returns the resolved baseline variant."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
+    if method not in METHODS + REFERENCES:
+        raise ValueError(f"unknown method {method!r}: use one of {METHODS + REFERENCES}")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")  # numpy's own error names no value
     if isinstance(amount, (bool, np.bool_)) or not isinstance(amount, (int, float, np.integer, np.floating)) \
@@ -292,7 +297,7 @@ def _check_arguments(*, method, amount, rounds, batch_size, arms_per_round, step
                                  ("baseline_variant", baseline_variant, ("auto",) + baselines.VARIANTS)):
         if value not in allowed:
             raise ValueError(f"unknown {name} {value!r}: use one of {tuple(allowed)}")
-    if method in policies.POLICIES:
+    if method in policies.PLAYABLE:
         probe = policies.make(method, 2, seed=0, **dict(policy_params or {}))  # raises on unknown or bad parameters
         if probe.needs_unit_rewards and not make_reward(reward).bounded:
             raise ValueError(f"method {method!r} needs rewards in [0, 1]: use reward='unit' or 'margin', not {reward!r}")
@@ -331,7 +336,7 @@ def _prepare(work: nn.Module, X, y: torch.Tensor, *, loss_fn, loss, method, laye
         with torch.no_grad():
             zero_one_loss(inputs.call(work.eval(), example), y[:2])  # raises for outputs that are not class scores
     n_batch, with_replacement = reward_batch(inputs.length(X), batch_size, max_batch_fraction)
-    if method in policies.POLICIES and n_batch == inputs.length(X) and not with_replacement:
+    if method in policies.PLAYABLE and n_batch == inputs.length(X) and not with_replacement:
         warnings.warn(f"the reward mini-batch ({n_batch} rows) is the whole reward split: every pull sees the same "
                       f"batch, so rewards are deterministic (pass max_batch_fraction, e.g. 0.25, to sample)",
                       stacklevel=3)

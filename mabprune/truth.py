@@ -73,7 +73,7 @@ def removal_effects(model: nn.Module, data, *, loss_fn: str | Callable = "cross_
                     layers: Sequence[str] | None = None, ignored_layers: Sequence[str | nn.Module] = (),
                     arms: ArmSet | None = None, engine: str = "batched", batch_size: int = 512,
                     arms_per_chunk: int = 64, device: str | torch.device = "auto",
-                    target: str | int | None = None) -> RemovalEffects:
+                    target: str | int | None = None, fill: dict | None = None) -> RemovalEffects:
     """The exact ΔL of removing each arm alone, on every row of ``data``.
 
     Parameters
@@ -98,6 +98,9 @@ def removal_effects(model: nn.Module, data, *, loss_fn: str | Callable = "cross_
     device : {"auto", "cpu", "cuda"}, default="auto"
     target : str or int, optional
         Where the target is in a DataLoader's batches (as for :func:`mabprune.prune`).
+    fill : dict, optional
+        What a removed unit reads instead of zero (mean-replacement, see
+        :func:`mabprune.masks.unit_means`); zeros by default.
 
     Returns
     -------
@@ -121,7 +124,7 @@ def removal_effects(model: nn.Module, data, *, loss_fn: str | Callable = "cross_
     inputs.check_inputs(work, X, y, loss_fn)
     if arms is None:
         arms = find_arms(work, inputs.index(X, slice(0, 2)), layers=layers, ignored_layers=ignored_layers)
-    eng = make_engine(engine, work, arms, loss_fn=loss_fn)
+    eng = make_engine(engine, work, arms, loss_fn=loss_fn, fill=fill)
     loss, n = make_loss(loss_fn), inputs.length(X)
     total = np.zeros(arms.n_arms)
     base = 0.0

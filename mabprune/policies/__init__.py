@@ -26,17 +26,23 @@ from typing import Any
 
 from .adversarial import EXP3, Hedge
 from .base import Policy, SeedLike
+from .control import Uniform
 from .stochastic import UCB1, EpsilonGreedy, Softmax, Thompson
 
-__all__ = ["POLICIES", "Policy", "EpsilonGreedy", "Softmax", "UCB1", "Thompson", "Hedge",
-           "EXP3", "make"]
+__all__ = ["CONTROLS", "PLAYABLE", "POLICIES", "Policy", "EpsilonGreedy", "Softmax", "UCB1", "Thompson", "Hedge",
+           "EXP3", "Uniform", "make"]
 
 #: The six policies of the paper, in the order the book shows them (the one list: the study's
 #: grids and the analysis import it from here).
 POLICIES = ("epsilon_greedy", "softmax", "ucb1", "thompson", "hedge", "exp3")
+#: Allocations that play like a policy but are not one of the paper's: uniform allocation, the
+#: control that says what a policy's allocation adds (:mod:`mabprune.policies.control`).
+CONTROLS = ("uniform",)
+#: Everything :func:`make` builds and the pruning loop can play.
+PLAYABLE = POLICIES + CONTROLS
 
 
-_CLASSES = {cls.name: cls for cls in (EpsilonGreedy, Softmax, UCB1, Thompson, Hedge, EXP3)}
+_CLASSES = {cls.name: cls for cls in (EpsilonGreedy, Softmax, UCB1, Thompson, Hedge, EXP3, Uniform)}
 
 
 def make(name: str, n_arms: int, *, seed: SeedLike = None, **params: Any) -> Policy:
@@ -45,7 +51,7 @@ def make(name: str, n_arms: int, *, seed: SeedLike = None, **params: Any) -> Pol
     Parameters
     ----------
     name : str
-        One of ``POLICIES``.
+        One of ``POLICIES`` or ``CONTROLS``.
     n_arms : int
         Number of arms, at least 1.
     seed : int, numpy.random.Generator or None, default=None
@@ -74,7 +80,7 @@ def make(name: str, n_arms: int, *, seed: SeedLike = None, **params: Any) -> Pol
     ValueError: unknown parameter(s) ['epsilon'] for policy 'ucb1'; valid parameters: c
     """
     if not isinstance(name, str) or name not in _CLASSES:
-        raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(POLICIES)}")
+        raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(PLAYABLE)}")
     cls = _CLASSES[name]
     valid = [p for p in inspect.signature(cls).parameters if p not in ("n_arms", "seed")]
     unknown = sorted(set(params) - set(valid))
