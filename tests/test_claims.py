@@ -406,3 +406,80 @@ def test_claims_cover_c1_to_c10():
 def test_docstring_examples_run():
     result = doctest.testmod(mc, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- issue 18: equivalence for "competitive", "cannot decide" at small N ------------------------
+
+def test_competitive_does_not_pass_for_random_significantly_worse_than_every_regressor():
+    # Random pruning trails every regressor by 0.1 on each of 30 datasets: significantly worse
+    # than all of them even with Holm over the rule's comparisons, and not competitive.
+    quality = {"linear": 5, "ridge": 5.1, "svr": 5.2, "knn": 4.9, "ucb1": 4, "random": 4}
+    board = scoreboard(_regression(quality))
+    control = board.loc["C5", "control"]
+    assert control.startswith("fails: random competitive (P(equivalent within ROPE 0.01 or "
+                              "better) > 0.9) with 0/4 regressors (need 2): -; significantly "
+                              "worse (Holm over 4) than 4/4"), control
+    assert "the competitive part fails" in control
+    assert board.loc["C5", "verdict"] == "does not hold"
+
+
+def test_competitive_passes_when_equivalent_within_the_rope():
+    # ucb1 equals each regressor up to noise 0.002 (well inside the ROPE of 0.01), and is
+    # far better than random: competitive with all three, C5 holds.
+    rng = np.random.default_rng(11)
+    base = rng.uniform(0.5, 0.7, size=30)
+    scores = pd.DataFrame({m: base + rng.normal(0, 0.002, 30)
+                           for m in ("ucb1", "linear", "ridge", "svr")})
+    scores["random"] = base - 0.1 + rng.normal(0, 0.002, 30)
+    board = scoreboard({"tabular_regression": compare(scores)})
+    evidence = board.loc["C5", "evidence"]
+    assert evidence.startswith("ucb1 competitive (P(equivalent within ROPE 0.01 or better) > "
+                               "0.9) with 3/3 regressors (need 2)"), evidence
+    assert board.loc["C5", "verdict"] == "holds", evidence
+    # The same table with a ROPE of 0.0005: equivalence cannot be shown any more.
+    strict = scoreboard({"tabular_regression": compare(scores)}, rope=0.0005)
+    assert strict.loc["C5", "verdict"] == "does not hold", strict.loc["C5", "evidence"]
+
+
+def test_cannot_decide_when_the_rule_cannot_pass_at_n():
+    six = {family: compare(c.scores.iloc[:6], higher_is_better=c.higher_is_better)
+           for family, c in _families(ucb1_best=True).items()}
+    board = scoreboard(six)
+    # ucb1 is best on every dataset, yet six Holm-corrected Wilcoxon tests at N = 6 cannot
+    # go below 6 × 0.031 = 0.19: C7–C9 cannot decide, and say how many datasets they need.
+    for claim in ("C7", "C8", "C9"):
+        assert board.loc[claim, "verdict"] == "cannot decide", claim
+        assert board.loc[claim, "evidence"].startswith(
+            "cannot decide at N = 6: the smallest attainable p after Holm over 6 test(s) is "
+            "0.188 >= 0.05; it needs N >= 8, about N = 8 at the observed effect")
+    # One planned test can: C3 decides at N = 6; C5 (Holm over 10) cannot.
+    assert board.loc["C3", "verdict"] == "holds"
+    assert board.loc["C5", "verdict"] == "cannot decide"
+    assert "Holm over 10 test(s) is 0.312" in board.loc["C5", "evidence"]
+    two = {family: compare(c.scores.iloc[:2][["ucb1", "none", "random"]],
+                           higher_is_better=c.higher_is_better)
+           for family, c in _families(ucb1_best=True).items()}
+    board = scoreboard(two)
+    assert board.loc["C1", "verdict"] == "cannot decide"
+    assert "cannot decide at N = 2: the smallest attainable p is 0.135; it needs N >= 3" \
+        in board.loc["C1", "evidence"]
+    assert board.loc["C3", "verdict"] == "cannot decide"
+    assert "it needs N >= 6" in board.loc["C3", "evidence"]
+    assert verdict_counts(board)["cannot decide"] == 2
+
+
+def test_c1_is_decided_among_the_network_methods():
+    # The regressors differ hugely from the networks, the networks not at all among
+    # themselves: Friedman over all methods rejects, over the network methods it does not.
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0.5, 0.7, size=(20, 1))
+    nets = pd.DataFrame(base + rng.normal(0, 0.01, (20, 4)), columns=["ucb1", "none", "random",
+                                                                      "magnitude"])
+    regs = pd.DataFrame(base + 0.2 + rng.normal(0, 0.01, (20, 3)), columns=["linear", "ridge",
+                                                                            "svr"])
+    c = compare(pd.concat([nets, regs], axis=1))
+    assert c.friedman_p < 1e-6
+    board = scoreboard({"tabular_regression": c})
+    assert board.loc["C1", "verdict"] == "does not hold", board.loc["C1", "evidence"]
+    assert "among its 4 network methods p = " in board.loc["C1", "evidence"]
+    assert "[all 7 methods: p = " in board.loc["C1", "evidence"]
