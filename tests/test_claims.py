@@ -77,29 +77,34 @@ def test_scoreboard_when_ucb1_is_clearly_best(best):
     assert list(board.columns) == ["family", "claim", "rule", "evidence", "control", "verdict"]
     assert board["verdict"].eq("holds").all(), board[["evidence", "verdict"]].to_string()
     assert board.loc["C1", "family"] == "all" and board.loc["C6", "family"] == "deep_learning"
-    assert "tabular_regression: p = " in board.loc["C1", "evidence"]
+    assert "tabular_regression: among its 11 network methods p = " in board.loc["C1", "evidence"]
     assert board.loc["C1", "control"].startswith("Friedman among the six MAB policies alone: ")
     assert board.loc["C2", "evidence"].startswith("P(ucb1 best of 6 policies) = 1.00 (2000 "
                                                   "bootstrap resamples of N = 30 datasets)")
     assert board.loc["C2", "control"].startswith("fails: P(random best of 6 policies) = 0.00")
     assert board.loc["C3", "evidence"].startswith("ucb1 − none = +0.100 [+0.09")
-    assert "Wilcoxon–Holm p = " in board.loc["C3", "evidence"]
+    assert "one planned Wilcoxon test: p = " in board.loc["C3", "evidence"]
     assert "Bayesian P(ucb1 better / equivalent / none better, ROPE 0.01) = 1.00 / 0.00 / 0.00" \
         in board.loc["C3", "evidence"]
     assert board.loc["C3", "control"].startswith("fails: random − none = -0.04")
     assert board.loc["C5", "evidence"].startswith(
-        "ucb1 not significantly worse than 9/9 regressors (need 5)")
+        "ucb1 competitive (P(equivalent within ROPE 0.01 or better) > 0.9) with 9/9 regressors "
+        "(need 5)")
     assert "ucb1 − random = +0.14" in board.loc["C5", "evidence"]
     # Mean ranks 1..6 for the policies, 7 for none, CD 2.76 (k = 11, N = 30): Nemenyi
-    # separates four; the paired rule (Wilcoxon–Holm and a bootstrap interval) all six.
-    assert board.loc["C7", "evidence"].startswith("6/6 policies significantly better than none")
-    assert "by Nemenyi alone 4 (mean rank none 7.03, CD = 2.76)" in board.loc["C7", "evidence"]
+    # separates four; the paired rule (Wilcoxon, Holm over the six, and a bootstrap interval)
+    # all six.
+    assert board.loc["C7", "evidence"].startswith("6/6 policies significantly better than none "
+                                                  "(Holm over 6)")
+    assert "by Nemenyi over the whole table 4 (mean rank none 7.03, CD = 2.76)" \
+        in board.loc["C7", "evidence"]
     assert "ucb1 (+0.100 [" in board.loc["C7", "evidence"]
     assert "ratio 2.2" in board.loc["C10", "evidence"] and "ucb1 " in board.loc["C10", "evidence"]
     assert board.loc["C10", "control"] == "no policy named: no control"
     assert board.loc["C2", "rule"] == ("P(ucb1 has the best mean rank of the six policies) > "
                                        "0.9, bootstrap over datasets")
-    assert "Wilcoxon–Holm p < 0.05 and the 95% bootstrap interval" in board.loc["C3", "rule"]
+    assert "one planned Wilcoxon test, p < 0.05, and the 95% bootstrap interval" \
+        in board.loc["C3", "rule"]
 
 
 def test_scoreboard_when_ucb1_is_clearly_worst(worst):
@@ -108,8 +113,9 @@ def test_scoreboard_when_ucb1_is_clearly_worst(worst):
     for claim in ["C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"]:
         assert board.loc[claim, "verdict"] == "does not hold", claim
     assert board.loc["C5", "evidence"].startswith(
-        "ucb1 not significantly worse than 0/9 regressors (need 5)")
-    assert "significantly worse than 9: linear" in board.loc["C5", "evidence"]
+        "ucb1 competitive (P(equivalent within ROPE 0.01 or better) > 0.9) with 0/9 regressors "
+        "(need 5)")
+    assert "significantly worse (Holm over 10) than 9/9: linear" in board.loc["C5", "evidence"]
     # Random pruning is the best policy here: the controls of C2 and C4 pass, and since the
     # claims fail the verdict stays "does not hold".
     assert board.loc["C2", "control"].startswith("passes: P(random best of 6 policies) = 1.00")
@@ -144,15 +150,16 @@ def test_scoreboard_missing_family_and_methods(best):
 
 
 def test_scoreboard_alpha_changes_decisions(demsar):
-    # C3 needs Wilcoxon–Holm below alpha: 0.0658 (Holm over Demšar's 6 pairs) passes at 0.10
-    # and fails at 0.05, while the bootstrap interval excludes 0 at both.
+    # C3 is one planned Wilcoxon test: p = 0.011 passes at 0.05 and fails at 0.01 (Holm over
+    # Demšar's 6 pairs, 0.0658, would have failed at 0.05), the bootstrap interval excluding 0.
     table = demsar.rename(columns={"C4.5": "none", "C4.5+m": "ucb1"})
-    for alpha, verdict in [(0.10, "holds"), (0.05, "does not hold")]:
+    for alpha, verdict in [(0.05, "holds"), (0.01, "does not hold")]:
         board = scoreboard({"tabular_classification": compare(table)}, alpha=alpha)
         assert board.loc["C3", "verdict"] == verdict
         evidence = board.loc["C3", "evidence"]
-        assert evidence.startswith("ucb1 − none = +0.016 [+0.006, +0.026], Wilcoxon–Holm "
-                                   "p = 0.0658, Nemenyi p = 0.0887"), evidence
+        assert evidence.startswith("ucb1 − none = +0.016 [+0.006, +0.026], one planned "
+                                   "Wilcoxon test: p = 0.011 (Holm over the whole table: "
+                                   "0.0658), Nemenyi p = 0.0887"), evidence
         # No random column: the control cannot run, and says so.
         assert board.loc["C3", "control"] == "not run: tabular_classification lacks methods " \
             "['random']"
@@ -193,10 +200,13 @@ def test_c5_holds_when_better_than_random_and_half_the_regressors():
     board = scoreboard(_regression(quality))
     assert board.loc["C5", "verdict"] == "holds", board.loc["C5", "evidence"]
     assert board.loc["C5", "evidence"].startswith(
-        "ucb1 not significantly worse than 3/5 regressors (need 3); significantly worse "
-        "than 2: random_forest, gradient_boosting; ucb1 − random = +0.30")
+        "ucb1 competitive (P(equivalent within ROPE 0.01 or better) > 0.9) with 3/5 regressors "
+        "(need 3): linear, ridge, svr; significantly worse (Holm over 6) than 2/5: "
+        "random_forest, gradient_boosting;")
+    assert "ucb1 − random = +0.30" in board.loc["C5", "evidence"]
     assert board.loc["C5", "control"].startswith(
-        "fails: random not significantly worse than 0/5 regressors (need 3)")
+        "fails: random competitive (P(equivalent within ROPE 0.01 or better) > 0.9) with 0/5 "
+        "regressors (need 3)")
 
 
 def test_c5_fails_below_half_or_without_beating_random():
@@ -205,14 +215,16 @@ def test_c5_fails_below_half_or_without_beating_random():
     board = scoreboard(_regression(quality))  # worse than 3 of 4: only 1 fine, need 2
     assert board.loc["C5", "verdict"] == "does not hold"
     assert board.loc["C5", "evidence"].startswith(
-        "ucb1 not significantly worse than 1/4 regressors (need 2)")
+        "ucb1 competitive (P(equivalent within ROPE 0.01 or better) > 0.9) with 1/4 regressors "
+        "(need 2)")
     # Competitive with every regressor, but random pruning does as well as ucb1.
     level = {"ucb1": 3, "random": 3, "linear": 1, "ridge": 1, "svr": 1}
     board = scoreboard(_regression(level))
     assert board.loc["C5", "verdict"] == "does not hold", board.loc["C5", "evidence"]
-    assert "not significantly worse than 3/3 regressors" in board.loc["C5", "evidence"]
+    assert "with 3/3 regressors" in board.loc["C5", "evidence"]
     assert board.loc["C5", "control"].startswith(
-        "fails: random not significantly worse than 3/3 regressors")
+        "fails: random competitive (P(equivalent within ROPE 0.01 or better) > 0.9) with 3/3 "
+        "regressors")
 
 
 # --- the random control and the bootstrap of "best rank" claims --------------------------------
@@ -372,11 +384,12 @@ def test_verdict_counts(best):
     counts = verdict_counts(board)
     assert list(counts.index) == list(VERDICTS)
     assert counts.to_dict() == {"holds": 10, "holds, but random pruning passes too": 0,
-                                "does not hold": 0, "not enough data": 0}
+                                "does not hold": 0, "cannot decide": 0, "not enough data": 0}
     mixed = scoreboard({k: v for k, v in best.items() if k != "deep_learning"})
     assert verdict_counts(mixed).to_dict() == {"holds": 5,
                                                "holds, but random pruning passes too": 0,
-                                               "does not hold": 0, "not enough data": 5}
+                                               "does not hold": 0, "cannot decide": 0,
+                                               "not enough data": 5}
     with pytest.raises(ValueError, match="'verdict' column"):
         verdict_counts(board.drop(columns="verdict"))
     with pytest.raises(ValueError, match=r"unknown verdicts \['maybe'\]"):
@@ -393,3 +406,80 @@ def test_claims_cover_c1_to_c10():
 def test_docstring_examples_run():
     result = doctest.testmod(mc, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- issue 18: equivalence for "competitive", "cannot decide" at small N ------------------------
+
+def test_competitive_does_not_pass_for_random_significantly_worse_than_every_regressor():
+    # Random pruning trails every regressor by 0.1 on each of 30 datasets: significantly worse
+    # than all of them even with Holm over the rule's comparisons, and not competitive.
+    quality = {"linear": 5, "ridge": 5.1, "svr": 5.2, "knn": 4.9, "ucb1": 4, "random": 4}
+    board = scoreboard(_regression(quality))
+    control = board.loc["C5", "control"]
+    assert control.startswith("fails: random competitive (P(equivalent within ROPE 0.01 or "
+                              "better) > 0.9) with 0/4 regressors (need 2): -; significantly "
+                              "worse (Holm over 4) than 4/4"), control
+    assert "the competitive part fails" in control
+    assert board.loc["C5", "verdict"] == "does not hold"
+
+
+def test_competitive_passes_when_equivalent_within_the_rope():
+    # ucb1 equals each regressor up to noise 0.002 (well inside the ROPE of 0.01), and is
+    # far better than random: competitive with all three, C5 holds.
+    rng = np.random.default_rng(11)
+    base = rng.uniform(0.5, 0.7, size=30)
+    scores = pd.DataFrame({m: base + rng.normal(0, 0.002, 30)
+                           for m in ("ucb1", "linear", "ridge", "svr")})
+    scores["random"] = base - 0.1 + rng.normal(0, 0.002, 30)
+    board = scoreboard({"tabular_regression": compare(scores)})
+    evidence = board.loc["C5", "evidence"]
+    assert evidence.startswith("ucb1 competitive (P(equivalent within ROPE 0.01 or better) > "
+                               "0.9) with 3/3 regressors (need 2)"), evidence
+    assert board.loc["C5", "verdict"] == "holds", evidence
+    # The same table with a ROPE of 0.0005: equivalence cannot be shown any more.
+    strict = scoreboard({"tabular_regression": compare(scores)}, rope=0.0005)
+    assert strict.loc["C5", "verdict"] == "does not hold", strict.loc["C5", "evidence"]
+
+
+def test_cannot_decide_when_the_rule_cannot_pass_at_n():
+    six = {family: compare(c.scores.iloc[:6], higher_is_better=c.higher_is_better)
+           for family, c in _families(ucb1_best=True).items()}
+    board = scoreboard(six)
+    # ucb1 is best on every dataset, yet six Holm-corrected Wilcoxon tests at N = 6 cannot
+    # go below 6 × 0.031 = 0.19: C7–C9 cannot decide, and say how many datasets they need.
+    for claim in ("C7", "C8", "C9"):
+        assert board.loc[claim, "verdict"] == "cannot decide", claim
+        assert board.loc[claim, "evidence"].startswith(
+            "cannot decide at N = 6: the smallest attainable p after Holm over 6 test(s) is "
+            "0.188 >= 0.05; it needs N >= 8, about N = 8 at the observed effect")
+    # One planned test can: C3 decides at N = 6; C5 (Holm over 10) cannot.
+    assert board.loc["C3", "verdict"] == "holds"
+    assert board.loc["C5", "verdict"] == "cannot decide"
+    assert "Holm over 10 test(s) is 0.312" in board.loc["C5", "evidence"]
+    two = {family: compare(c.scores.iloc[:2][["ucb1", "none", "random"]],
+                           higher_is_better=c.higher_is_better)
+           for family, c in _families(ucb1_best=True).items()}
+    board = scoreboard(two)
+    assert board.loc["C1", "verdict"] == "cannot decide"
+    assert "cannot decide at N = 2: the smallest attainable p is 0.135; it needs N >= 3" \
+        in board.loc["C1", "evidence"]
+    assert board.loc["C3", "verdict"] == "cannot decide"
+    assert "it needs N >= 6" in board.loc["C3", "evidence"]
+    assert verdict_counts(board)["cannot decide"] == 2
+
+
+def test_c1_is_decided_among_the_network_methods():
+    # The regressors differ hugely from the networks, the networks not at all among
+    # themselves: Friedman over all methods rejects, over the network methods it does not.
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0.5, 0.7, size=(20, 1))
+    nets = pd.DataFrame(base + rng.normal(0, 0.01, (20, 4)), columns=["ucb1", "none", "random",
+                                                                      "magnitude"])
+    regs = pd.DataFrame(base + 0.2 + rng.normal(0, 0.01, (20, 3)), columns=["linear", "ridge",
+                                                                            "svr"])
+    c = compare(pd.concat([nets, regs], axis=1))
+    assert c.friedman_p < 1e-6
+    board = scoreboard({"tabular_regression": c})
+    assert board.loc["C1", "verdict"] == "does not hold", board.loc["C1", "evidence"]
+    assert "among its 4 network methods p = " in board.loc["C1", "evidence"]
+    assert "[all 7 methods: p = " in board.loc["C1", "evidence"]

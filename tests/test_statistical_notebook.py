@@ -125,7 +125,7 @@ def test_glue_keys(executed):
     keys = [k for k, _ in glued]
     assert len(keys) == len(set(keys)), "a glue key twice breaks the book build"
     required = {"stats_profile", "stats_n_records", "stats_claims_hold", "stats_claims_fail",
-                "stats_claims_nodata", "stats_commit"}
+                "stats_claims_nodata", "stats_claims_undecided", "stats_commit"}
     required |= {f"stats_{f}_{name}" for f in FAMILIES for name in ("friedman_p", "best")}
     assert required <= set(keys), sorted(required - set(keys))
     for key, value in glued:  # glued with display=False: under myst-nb's prefix
@@ -143,7 +143,7 @@ def test_glue_keys(executed):
     assert values["stats_deep_learning_best"] == "thompson"
     assert values["stats_tabular_regression_n_methods"] == str(11 + len(REGRESSORS))
     assert re.fullmatch(r"< 0\.001|0\.\d{3}", values["stats_tabular_classification_friedman_p"])
-    counts = [int(values[f"stats_claims_{v}"]) for v in ("hold", "fail", "nodata")]
+    counts = [int(values[f"stats_claims_{v}"]) for v in ("hold", "fail", "undecided", "nodata")]
     assert sum(counts) == int(values["stats_claims_total"]) == 10
     assert values["stats_verdict_C2"] == "holds"
     assert values["stats_verdict_C10"] == "holds"  # 3 s of pruning against 1-3 s of training

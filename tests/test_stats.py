@@ -354,3 +354,40 @@ def test_plot_pvalues(demsar_10, tmp_path, test):
 def test_docstring_examples_run():
     result = doctest.testmod(ms, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- issue 18: float ties, the smallest attainable p-values, Holm -----------------------------
+
+def test_identical_runs_averaged_in_another_order_tie_exactly():
+    # Two methods with the same three seed accuracies, summed in another order: their means
+    # differ by one ulp; rounded before ranking they tie, and the Wilcoxon test sees no
+    # difference at all.
+    runs = [0.803, 0.865, 0.772]
+    a = (runs[0] + runs[1] + runs[2]) / 3
+    b = (runs[2] + runs[1] + runs[0]) / 3
+    assert a != b  # the planted float noise
+    scores = pd.DataFrame({"a": [a, 0.5, 0.7, 0.6], "b": [b, 0.5, 0.7, 0.6],
+                           "c": [0.9, 0.4, 0.8, 0.65]})
+    result = ms.compare(scores)
+    assert result.ranks["a"].tolist() == result.ranks["b"].tolist()
+    assert result.ranks.loc[0, "a"] == result.ranks.loc[0, "b"] == 2.5
+    row = result.wilcoxon_holm.query("method_a == 'a' and method_b == 'b'").iloc[0]
+    assert row.p == 1.0
+
+
+def test_smallest_attainable_p_values():
+    assert ms.wilcoxon_min_p(6) == 2 / 2**6 and ms.wilcoxon_min_p(2) == 0.5
+    assert ms.wilcoxon_min_p(20) < 1e-4  # normal approximation beyond 13 datasets
+    # What the verdict matrix meets at N = 6: one test can pass, six Holm-corrected cannot.
+    assert ms.wilcoxon_min_p(6) < 0.05 <= 6 * ms.wilcoxon_min_p(6)
+    assert ms.friedman_min_p(2, 3) > 0.05 > ms.friedman_min_p(3, 3)
+    with pytest.raises(ValueError, match="n_datasets must be an integer >= 1"):
+        ms.wilcoxon_min_p(0)
+    with pytest.raises(ValueError, match="n_methods must be an integer >= 2"):
+        ms.friedman_min_p(5, 1)
+
+
+def test_holm_public_and_checked():
+    np.testing.assert_allclose(ms.holm([0.02]), [0.02])  # one planned test: uncorrected
+    with pytest.raises(ValueError, match="p must be a non-empty 1-D array"):
+        ms.holm([])

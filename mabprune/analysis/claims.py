@@ -3,8 +3,17 @@
 The claims are those of the abstract of Ameen and Vadera (arXiv:2606.07615), one per row,
 restated in our words. :func:`scoreboard` checks each against the family comparisons of
 :func:`mabprune.analysis.stats.compare` and the cost of the runs. A rule never rests on a mean rank
-alone: it asks for a significant test *and* a bootstrap interval that excludes zero, or for
-a bootstrap probability of ranking best above a threshold (see :data:`RULES`).
+alone: it asks for a significant test *and* a bootstrap interval that excludes zero, for a
+Bayesian probability of practical equivalence, or for a bootstrap probability of ranking best
+above a threshold (see :data:`RULES`).
+
+Each rule names its own comparisons, and the Holm correction runs over those only (C3: one
+planned test; C5: ucb1 against each regressor and random; C7–C9: each policy against the
+baseline); the Nemenyi test and its critical-difference diagram over the whole family table
+stay the descriptive picture. "Competitive with" is an equivalence statement, never a
+non-significance. A rule that cannot pass at the number of datasets it is given, whatever
+the data (the smallest attainable p after correction is not below alpha), gets "cannot
+decide", with the number of datasets it would need (issue 18).
 
 Every rule naming a policy is run a second time with ``random`` (random pruning) in place
 of that policy. A claim whose rule random pruning passes as well is reported as "holds, but
@@ -19,18 +28,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats as _stats
 
 from mabprune.analysis.costs import PRACTICAL_RATIO, NotEnoughData as _NotEnoughData, c10 as _c10
 from mabprune.analysis.evidence import DEFAULT_ROPE, bootstrap_best_probability, pair_evidence
-from mabprune.analysis.stats import (FAMILIES, FAMILY_ALIASES, MAB_POLICIES, REGRESSORS, Comparison, check_alpha,
-                                     check_comparison, compare, nemenyi_critical_difference)
+from mabprune.analysis.stats import (CLASSIFIERS, FAMILIES, FAMILY_ALIASES, MAB_POLICIES, REGRESSORS, Comparison,
+                                     check_alpha, check_comparison, compare, friedman_min_p, holm,
+                                     nemenyi_critical_difference, wilcoxon_min_p)
 
-__all__ = ["CLAIMS", "CONTROL", "COST_COLUMNS", "FAMILY_ALIASES", "PRACTICAL_RATIO", "RULES",
+__all__ = ["CLAIMS", "CONTROL", "COST_COLUMNS", "FAMILY_ALIASES", "POWER", "PRACTICAL_RATIO", "RULES",
            "VERDICTS", "family_name", "scoreboard", "verdict_counts"]
 
-#: The four verdicts, in the order the scoreboard counts them.
+#: The five verdicts, in the order the scoreboard counts them.
 VERDICTS = ("holds", "holds, but random pruning passes too", "does not hold",
-            "not enough data")
+            "cannot decide", "not enough data")
 #: The method put in place of the claimed policy by the control of every rule.
 CONTROL = "random"
 #: Columns that ``costs`` must have: one row per run.
@@ -38,26 +49,36 @@ COST_COLUMNS = ("method", "prune_time_s", "train_time_s", "pulls")
 _MIN_REGRESSORS = 3  # C5: "several" standard regressors
 _MIN_POLICIES = 2  # C7–C9: "several" MAB policies
 
+#: The power the "needed N" of a "cannot decide" verdict aims at.
+POWER = 0.8
 #: The rule of each claim; ``{alpha}``, ``{threshold}``, ``{confidence}`` and ``{rope}`` are
 #: filled in by :func:`scoreboard`. "Significantly better" (or worse) means, throughout: the
-#: Wilcoxon signed-rank p-value, Holm-corrected over all pairs of the family table, is below
-#: alpha *and* the bootstrap interval of the mean paired difference lies above (below) 0.
+#: Wilcoxon signed-rank p-value, Holm-corrected over the comparisons the rule names (not over
+#: every pair of the family table), is below alpha *and* the bootstrap interval of the mean
+#: paired difference lies above (below) 0. "Competitive with" means: the Bayesian signed-rank
+#: probability that the method is practically equivalent (within the ROPE) or better exceeds
+#: the threshold.
 RULES = {
-    "C1": "Friedman p < {alpha} in every family, over all its methods (the control column "
-          "gives Friedman over the six MAB policies alone)",
+    "C1": "Friedman p < {alpha} in every family, over its network methods (pruning methods and "
+          "the unpruned network; the classifiers and regressors are shown as context, the "
+          "control column gives Friedman over the six MAB policies alone)",
     "C2": "P(ucb1 has the best mean rank of the six policies) > {threshold}, bootstrap over "
           "datasets",
-    "C3": "ucb1 significantly better than none (Wilcoxon–Holm p < {alpha} and the "
-          "{confidence} bootstrap interval of the mean difference above 0)",
+    "C3": "ucb1 significantly better than none: one planned Wilcoxon test, p < {alpha}, and "
+          "the {confidence} bootstrap interval of the mean difference above 0",
     "C4": "P(ucb1 has the best mean rank of the six policies) > {threshold}, bootstrap over "
           "datasets",
-    "C5": "ucb1 not significantly worse than at least half of the regressors (at least 3 "
-          "present) and significantly better than random",
+    "C5": "ucb1 competitive with at least half of the regressors (at least 3 present): "
+          "P(ucb1 equivalent within ROPE {rope} or better) > {threshold}, Bayesian signed-rank; "
+          "and significantly better than random, Holm over ucb1's comparisons with each "
+          "regressor and random",
     "C6": "P(ucb1 and thompson hold the two best mean ranks of the six policies) > "
           "{threshold}, bootstrap over datasets",
-    "C7": "at least 2 MAB policies significantly better than none",
-    "C8": "at least 2 MAB policies significantly better than magnitude",
-    "C9": "at least 2 MAB policies significantly better than activation_variation",
+    "C7": "at least 2 MAB policies significantly better than none (Holm over the policies)",
+    "C8": "at least 2 MAB policies significantly better than magnitude (Holm over the "
+          "policies)",
+    "C9": "at least 2 MAB policies significantly better than activation_variation (Holm over "
+          "the policies)",
     "C10": "in every family, median MAB prune time at most {ratio:g} times the median "
            "training time of a (dataset, seed) cell",
 }
@@ -105,9 +126,15 @@ def scoreboard(comparisons: dict[str, Comparison], *, costs: pd.DataFrame | None
     """Verdicts on the paper's claims C1–C10, each with its rule, evidence and random control.
 
     The rules are those of :data:`RULES`. "Significantly better than" ``b`` means: the
-    Wilcoxon–Holm p-value of the pair (Holm over all pairs of the family table) is below
-    ``alpha`` and the ``confidence`` percentile bootstrap interval of the mean difference
-    of the scores over the datasets lies above 0; "significantly worse" mirrors it. The
+    Wilcoxon p-value of the pair, Holm-corrected over the comparisons the rule names (C3 and
+    every control: one planned test; C5: ucb1 against each regressor and random; C7–C9:
+    each policy against the baseline), is below ``alpha`` and the ``confidence`` percentile
+    bootstrap interval of the mean difference of the scores over the datasets lies above 0;
+    "significantly worse" mirrors it. "Competitive with" (C5) means that the Bayesian
+    signed-rank probability of "equivalent within ``rope``, or better" exceeds ``threshold``:
+    not being significantly worse is not enough. C1 is decided among the network methods
+    (the pruning methods and the unpruned network); Friedman over all methods, classifiers
+    or regressors included, is given beside it. The
     "best rank" claims (C2, C4, C6) hold when the probability, over ``n_boot`` bootstrap
     resamples of the datasets, that the claimed policies hold the best mean ranks among
     the six policies exceeds ``threshold``. Nemenyi p-values and the Bayesian signed-rank
@@ -125,6 +152,15 @@ def scoreboard(comparisons: dict[str, Comparison], *, costs: pd.DataFrame | None
     times the median training time of the family, the training time being taken once per
     (dataset, seed) cell when ``costs`` has ``dataset`` and ``seed`` columns; the
     regressors' fitting times are left out.
+
+    "cannot decide", with the number of datasets the rule would need, when the rule cannot
+    pass at the given number of datasets N whatever the data: the smallest Friedman p
+    attainable at N (C1), or the smallest Wilcoxon p attainable at N times the number of
+    comparisons the rule corrects over (C3, C5, C7–C9), is not below ``alpha``. The "best
+    rank" probabilities (C2, C4, C6) reach 1 at any N >= 2 (a policy best on every dataset),
+    so they always decide. The N needed at the observed effect uses the normal
+    approximation of the Wilcoxon test (asymptotic efficiency 3/π of the paired t) at power
+    :data:`POWER`, and for C1 the N at which the observed Kendall's W would reject.
 
     "not enough data", with the reason as evidence, when the family is missing or has
     fewer than 2 datasets, a required method is absent (C2, C4, C6 need all six policies;
@@ -158,7 +194,8 @@ def scoreboard(comparisons: dict[str, Comparison], *, costs: pd.DataFrame | None
     -------
     pandas.DataFrame
         Index ``id`` (``C1`` to ``C10``); columns ``family, claim, rule, evidence,
-        control, verdict``, the verdict one of :data:`VERDICTS`.
+        control, verdict``, the verdict one of :data:`VERDICTS`; the ``control`` of a rule
+        naming a policy starts with ``passes``, ``fails`` or ``cannot decide``.
 
     Examples
     --------
@@ -202,15 +239,16 @@ def scoreboard(comparisons: dict[str, Comparison], *, costs: pd.DataFrame | None
                                       ratio=PRACTICAL_RATIO)
         try:
             holds, evidence = _RULES[claim_id](comparisons, costs, o)
-            verdict = VERDICTS[0] if holds else VERDICTS[2]
+            verdict = VERDICTS[3] if holds is None else VERDICTS[0] if holds else VERDICTS[2]
         except _NotEnoughData as reason:
-            holds, verdict, evidence = False, VERDICTS[3], str(reason)
+            holds, verdict, evidence = False, VERDICTS[4], str(reason)
         control = "no policy named: no control"
         if claim_id in _CONTROLS:
             try:
                 passes, control = _CONTROLS[claim_id](comparisons, costs, o)
                 if claim_id != "C1":  # C1's column informs; it is not a random control
-                    control = f"{'passes' if passes else 'fails'}: {control}"
+                    word = "cannot decide" if passes is None else "passes" if passes else "fails"
+                    control = f"{word}: {control}"
                     if holds and passes:
                         verdict = VERDICTS[1]
             except _NotEnoughData as reason:
@@ -269,11 +307,60 @@ def _pair(c: Comparison, a: str, b: str, o: _Options) -> dict:
                          n_boot=o.n_boot, seed=o.seed)
 
 
-def _describe(a: str, b: str, e: dict, o: _Options) -> str:
+def _wilcoxon_n_needed(diffs: np.ndarray, m: int, alpha: float) -> tuple[int, float]:
+    """(least N at which m Holm-corrected Wilcoxon tests can reject, N at the observed effect)."""
+    n_min = next(n for n in range(1, 10_000) if m * wilcoxon_min_p(n) < alpha)
+    sd = float(np.std(diffs, ddof=1)) if diffs.size > 1 else 0.0
+    mean = float(np.mean(diffs))
+    if mean <= 0:
+        return n_min, math.inf
+    if sd == 0:
+        return n_min, float(n_min)
+    z = _stats.norm.ppf(1 - alpha / (2 * m)) + _stats.norm.ppf(POWER)
+    return n_min, float(max(n_min, math.ceil((z * sd / mean) ** 2 / (3 / math.pi))))
+
+
+def _undecidable(c: Comparison, m: int, o: _Options, diffs: np.ndarray) -> str | None:
+    """Why m Holm-corrected Wilcoxon tests on c's datasets cannot reject; None when they can."""
+    floor = min(1.0, m * wilcoxon_min_p(c.n_datasets))
+    if floor < o.alpha:
+        return None
+    n_min, n_effect = _wilcoxon_n_needed(diffs, m, o.alpha)
+    at_effect = ("no N at the observed effect (it favours the other side)"
+                 if not math.isfinite(n_effect) else
+                 f"about N = {n_effect:.0f} at the observed effect ({POWER:.0%} power)")
+    return (f"cannot decide at N = {c.n_datasets}: the smallest attainable p after Holm over "
+            f"{m} test(s) is {floor:.3g} >= {o.alpha:g}; it needs N >= {n_min}, {at_effect}")
+
+
+def _planned(c: Comparison, pairs: list[tuple[str, str]], o: _Options) -> dict:
+    """Pair evidence for the comparisons a rule names, Holm-corrected over those alone."""
+    evidence = {pair: _pair(c, *pair, o) for pair in pairs}
+    adjusted = holm([e["p_wilcoxon"] for e in evidence.values()])
+    for e, p in zip(evidence.values(), adjusted):
+        e["p_claim"] = float(p)
+        e["better"] = bool(p < o.alpha and e["low"] > 0)
+        e["worse"] = bool(p < o.alpha and e["high"] < 0)
+        e["competitive"] = bool(e["p_a_better"] + e["p_equivalent"] > o.threshold)
+    return evidence
+
+
+def _diffs(c: Comparison, a: str, b: str) -> np.ndarray:
+    sign = 1.0 if c.higher_is_better else -1.0
+    return sign * (c.scores[a].to_numpy(dtype=float) - c.scores[b].to_numpy(dtype=float))
+
+
+def _describe(a: str, b: str, e: dict, o: _Options, m: int = 1) -> str:
+    test = "one planned Wilcoxon test" if m == 1 else f"Wilcoxon, Holm over {m}"
     return (f"{a} − {b} = {e['mean_diff']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}], "
-            f"Wilcoxon–Holm p = {e['p_wilcoxon_holm']:.3g}, Nemenyi p = {e['p_nemenyi']:.3g}, "
+            f"{test}: p = {e['p_claim']:.3g} (Holm over the whole table: "
+            f"{e['p_wilcoxon_holm']:.3g}), Nemenyi p = {e['p_nemenyi']:.3g}, "
             f"Bayesian P({a} better / equivalent / {b} better, ROPE {o.rope:g}) = "
             f"{e['p_a_better']:.2f} / {e['p_equivalent']:.2f} / {e['p_b_better']:.2f}")
+
+
+def _network_methods(c: Comparison) -> list[str]:
+    return [m for m in c.scores.columns if m not in REGRESSORS and m not in CLASSIFIERS]
 
 
 def _c1(comparisons, costs, o):
@@ -285,9 +372,32 @@ def _c1(comparisons, costs, o):
             notes.append(str(reason))
     if not present:
         raise _NotEnoughData("; ".join(notes))
-    parts = [f"{f}: p = {c.friedman_p:.3g} (χ² = {c.friedman_chi2:.2f}, N = {c.n_datasets}, "
-             f"k = {c.n_methods})" for f, c in present.items()]
-    return all(c.friedman_p < o.alpha for c in present.values()), "; ".join(parts + notes)
+    parts, outcomes = [], []
+    for family, c in present.items():
+        networks = _network_methods(c)
+        if len(networks) < 2:
+            raise _NotEnoughData(f"{family} has network methods {networks}; need 2")
+        sub = compare(c.scores[networks], higher_is_better=c.higher_is_better, alpha=o.alpha)
+        text = (f"{family}: among its {sub.n_methods} network methods p = {sub.friedman_p:.3g} "
+                f"(χ² = {sub.friedman_chi2:.2f}, N = {sub.n_datasets})")
+        if sub.n_methods < c.n_methods:
+            text += f" [all {c.n_methods} methods: p = {c.friedman_p:.3g}]"
+        floor = friedman_min_p(sub.n_datasets, sub.n_methods)
+        if floor >= o.alpha:
+            k, n = sub.n_methods, sub.n_datasets
+            n_min = next(m for m in range(n, 10_000) if friedman_min_p(m, k) < o.alpha)
+            w = sub.friedman_chi2 / (n * (k - 1)) if n * (k - 1) > 0 else 0.0  # Kendall's W
+            n_w = next((m for m in range(n_min, 10_000)
+                        if _stats.chi2.sf(m * (k - 1) * w, k - 1) < o.alpha), None) if w > 0 else None
+            text += (f", cannot decide at N = {n}: the smallest attainable p is {floor:.3g}; "
+                     f"it needs N >= {n_min}"
+                     + (f", N = {n_w} at the observed W = {w:.2f}" if n_w else ""))
+            outcomes.append(None)
+        else:
+            outcomes.append(sub.friedman_p < o.alpha)
+        parts.append(text)
+    holds = None if None in outcomes else all(outcomes)
+    return holds, "; ".join(parts + notes)
 
 
 def _c1_policies(comparisons, costs, o):
@@ -339,41 +449,56 @@ def _ranks_best(family: str, claimed: tuple[str, ...]):
 
 
 def _improves_on(family: str, baseline: str, subject: str):
+    """One planned test: subject significantly better than baseline (no other comparison)."""
     def rule(comparisons, costs, o):
         c = _family(comparisons, family, needs=(subject, baseline))
-        e = _pair(c, subject, baseline, o)
+        e = _planned(c, [(subject, baseline)], o)[subject, baseline]
         r = c.mean_ranks
-        return e["better"], (f"{_describe(subject, baseline, e, o)}; mean rank {subject} "
-                             f"{r[subject]:.2f} vs {baseline} {r[baseline]:.2f} "
-                             f"(N = {c.n_datasets})")
+        text = (f"{_describe(subject, baseline, e, o)}; mean rank {subject} "
+                f"{r[subject]:.2f} vs {baseline} {r[baseline]:.2f} (N = {c.n_datasets})")
+        why = _undecidable(c, 1, o, _diffs(c, subject, baseline))
+        return (None, f"{why}; {text}") if why else (e["better"], text)
     return rule
 
 
-def _competitive(c: Comparison, subject: str, o: _Options) -> tuple[bool, str]:
+def _c5_parts(c: Comparison, subject: str, o: _Options) -> tuple[bool, str, dict, int]:
+    """Is subject competitive with half the regressors? Pairs Holm-corrected over the rule's."""
     regressors = [m for m in REGRESSORS if m in c.mean_ranks.index]
     if len(regressors) < _MIN_REGRESSORS:
         raise _NotEnoughData(f"tabular_regression has {len(regressors)} regressor(s) "
                              f"{regressors}; need {_MIN_REGRESSORS}")
-    worse = [m for m in regressors if _pair(c, subject, m, o)["worse"]]
+    pairs = [(subject, m) for m in regressors]
+    if subject != CONTROL:
+        pairs.append((subject, CONTROL))
+    e = _planned(c, pairs, o)
+    close = [m for m in regressors if e[subject, m]["competitive"]]
+    worse = [m for m in regressors if e[subject, m]["worse"]]
     need = math.ceil(len(regressors) / 2)
-    fine = len(regressors) - len(worse)
-    return fine >= need, (f"{subject} not significantly worse than {fine}/{len(regressors)} "
-                          f"regressors (need {need}); significantly worse than {len(worse)}: "
-                          f"{', '.join(worse) or '-'}")
+    text = (f"{subject} competitive (P(equivalent within ROPE {o.rope:g} or better) > "
+            f"{o.threshold:g}) with {len(close)}/{len(regressors)} regressors (need {need}): "
+            f"{', '.join(close) or '-'}; significantly worse (Holm over {len(pairs)}) than "
+            f"{len(worse)}/{len(regressors)}: {', '.join(worse) or '-'}; mean {subject} − "
+            f"regressor from {min(e[subject, m]['mean_diff'] for m in regressors):+.3f} to "
+            f"{max(e[subject, m]['mean_diff'] for m in regressors):+.3f}")
+    return len(close) >= need, text, e, len(pairs)
 
 
 def _c5(comparisons, costs, o):
     c = _family(comparisons, "tabular_regression", needs=("ucb1", CONTROL))
-    competitive, text = _competitive(c, "ucb1", o)
-    e = _pair(c, "ucb1", CONTROL, o)
-    return competitive and e["better"], f"{text}; {_describe('ucb1', CONTROL, e, o)}"
+    competitive, text, e, m = _c5_parts(c, "ucb1", o)
+    text = f"{text}; {_describe('ucb1', CONTROL, e['ucb1', CONTROL], o, m)}"
+    why = _undecidable(c, m, o, _diffs(c, "ucb1", CONTROL))
+    if why:
+        return None, f"{why}; {text}"
+    return competitive and e["ucb1", CONTROL]["better"], text
 
 
 def _c5_control(comparisons, costs, o):
     c = _family(comparisons, "tabular_regression", needs=(CONTROL,))
-    _, text = _competitive(c, CONTROL, o)
+    competitive, text, _, _ = _c5_parts(c, CONTROL, o)
     # Random cannot be significantly better than itself: it cannot pass C5's whole rule.
-    return False, f"{text} (the rule's second part, beating random, cannot apply)"
+    return False, (f"{text} (the competitive part {'passes' if competitive else 'fails'}; "
+                   f"the rule's second part, beating random, cannot apply)")
 
 
 def _beats(baseline: str):
@@ -383,19 +508,24 @@ def _beats(baseline: str):
         if len(policies) < _MIN_POLICIES:
             raise _NotEnoughData(f"deep_learning has MAB policies {policies}; "
                                  f"need {_MIN_POLICIES}")
-        pairs = {m: _pair(c, m, baseline, o) for m in policies}
+        pairs = _planned(c, [(m, baseline) for m in policies], o)
+        pairs = {a: e for (a, _), e in pairs.items()}
         winners = [m for m in policies if pairs[m]["better"]]
         named = ", ".join(f"{m} ({pairs[m]['mean_diff']:+.3f} [{pairs[m]['low']:+.3f}, "
                           f"{pairs[m]['high']:+.3f}], Wilcoxon–Holm p = "
-                          f"{pairs[m]['p_wilcoxon_holm']:.2g}, P(better) = "
+                          f"{pairs[m]['p_claim']:.2g}, P(better) = "
                           f"{pairs[m]['p_a_better']:.2f})" for m in winners) or "none"
         cd = nemenyi_critical_difference(c.n_methods, c.n_datasets, alpha=o.alpha)
         nem = sum(bool(c.mean_ranks[m] < c.mean_ranks[baseline]
                        and c.nemenyi.loc[m, baseline] < o.alpha) for m in policies)
-        return len(winners) >= _MIN_POLICIES, (
-            f"{len(winners)}/{len(policies)} policies significantly better than {baseline}: "
-            f"{named}; by Nemenyi alone {nem} (mean rank {baseline} "
-            f"{c.mean_ranks[baseline]:.2f}, CD = {cd:.2f})")
+        text = (f"{len(winners)}/{len(policies)} policies significantly better than {baseline} "
+                f"(Holm over {len(policies)}): {named}; by Nemenyi over the whole table "
+                f"{nem} (mean rank {baseline} {c.mean_ranks[baseline]:.2f}, CD = {cd:.2f})")
+        # The needed N: at the effect of the second-best policy (the rule needs two).
+        effects = sorted((_diffs(c, m, baseline) for m in policies),
+                         key=lambda d: -np.mean(d) / (np.std(d, ddof=1) or np.inf))
+        why = _undecidable(c, len(policies), o, effects[min(1, len(effects) - 1)])
+        return (None, f"{why}; {text}") if why else (len(winners) >= _MIN_POLICIES, text)
     return rule
 
 

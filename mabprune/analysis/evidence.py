@@ -27,7 +27,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from mabprune.analysis.stats import MAB_POLICIES, Comparison, check_alpha, check_comparison
+from mabprune.analysis.stats import (MAB_POLICIES, TIE_DECIMALS, Comparison, check_alpha,
+                                     check_comparison)
 
 __all__ = ["DEFAULT_ROPE", "bayesian_signed_rank", "bootstrap_best_probability",
            "bootstrap_mean_difference", "pair_evidence", "seed_noise"]
@@ -42,7 +43,8 @@ def bootstrap_best_probability(scores: pd.DataFrame, methods: str | Sequence[str
                                seed: int = 0) -> float:
     """Probability over a bootstrap of the datasets that ``methods`` hold the best mean ranks.
 
-    The methods are ranked within each dataset (ties share the average rank) over the
+    The methods are ranked within each dataset (ties share the average rank; scores equal to
+    :data:`mabprune.analysis.stats.TIE_DECIMALS` decimals tie) over the
     columns of ``scores`` only; the datasets (rows) are then resampled with replacement
     ``n_boot`` times and the mean ranks recomputed. A resample counts when the named
     methods hold the ``len(methods)`` best mean ranks *strictly* ahead of every other
@@ -87,7 +89,7 @@ def bootstrap_best_probability(scores: pd.DataFrame, methods: str | Sequence[str
                          f"{list(scores.columns)}")
     _check_int("n_boot", n_boot, minimum=100)
     _check_seed(seed)
-    ranks = pd.DataFrame(values, columns=scores.columns).rank(
+    ranks = pd.DataFrame(values.round(TIE_DECIMALS), columns=scores.columns).rank(
         axis=1, ascending=not higher_is_better, method="average").to_numpy()
     rng = np.random.default_rng(seed)
     index = rng.integers(0, ranks.shape[0], size=(n_boot, ranks.shape[0]))
@@ -270,10 +272,13 @@ def pair_evidence(comparison: Comparison, a: str, b: str, *, alpha: float | None
     Returns
     -------
     dict
-        ``mean_diff, low, high`` (bootstrap interval), ``p_wilcoxon_holm``, ``p_nemenyi``,
+        ``mean_diff, low, high`` (bootstrap interval), ``p_wilcoxon`` (one planned test,
+        uncorrected: the claim rules correct it over their own comparisons),
+        ``p_wilcoxon_holm`` (Holm over every pair of the table), ``p_nemenyi``,
         ``p_a_better, p_equivalent, p_b_better`` (Bayesian signed-rank, ROPE ``rope``),
-        ``better`` and ``worse`` (``a`` significantly better / worse than ``b``, as in the
-        rules: Wilcoxon–Holm below alpha and the interval clear of 0).
+        ``better`` and ``worse`` (``a`` significantly better / worse than ``b`` with Holm over
+        the whole table: Wilcoxon–Holm below alpha and the interval clear of 0; the claim
+        rules decide with their own correction instead).
 
     Examples
     --------
@@ -296,9 +301,14 @@ def pair_evidence(comparison: Comparison, a: str, b: str, *, alpha: float | None
     mean, low, high = bootstrap_mean_difference(x, y, n_boot=n_boot, seed=seed,
                                                 confidence=confidence)
     p_wil = float(comparison.pvalues("wilcoxon").loc[a, b])
+    table = comparison.wilcoxon_holm
+    pair = ((table["method_a"] == a) & (table["method_b"] == b)) \
+        | ((table["method_a"] == b) & (table["method_b"] == a))
+    p_raw = float(table.loc[pair, "p"].iloc[0]) if pair.any() else 1.0  # a == b: no test
     bayes = bayesian_signed_rank(x, y, rope=rope, nsamples=n_boot, seed=seed)
     significant = p_wil < alpha
-    return {"mean_diff": mean, "low": low, "high": high, "p_wilcoxon_holm": p_wil,
+    return {"mean_diff": mean, "low": low, "high": high, "p_wilcoxon": p_raw,
+            "p_wilcoxon_holm": p_wil,
             "p_nemenyi": float(comparison.nemenyi.loc[a, b]), "p_a_better": bayes[0],
             "p_equivalent": bayes[1], "p_b_better": bayes[2],
             "better": bool(significant and low > 0), "worse": bool(significant and high < 0)}

@@ -27,6 +27,10 @@ from mabprune.study.profiles import FAMILY_ALIASES, GRID_FAMILIES
 #: The claim families, in the order of the grid families (their names: :data:`FAMILY_ALIASES`).
 FAMILIES = tuple(FAMILY_ALIASES[family] for family in GRID_FAMILIES)
 TESTS = ("nemenyi", "wilcoxon")
+#: Scores are rounded to this many decimals before any ranking or test: averaging over seeds
+#: leaves differences of an ulp or two between methods with identical accuracies, which
+#: must tie, not be ranked apart (issue 18 §5).
+TIE_DECIMALS = 9
 
 
 @dataclass(eq=False, repr=False)
@@ -234,7 +238,7 @@ def compare(scores: pd.DataFrame, *, higher_is_better: bool = True,
     check_alpha(alpha)
     import scikit_posthocs as sp  # deferred: importing it takes about a second
 
-    values = scores.astype(float)
+    values = scores.astype(float).round(TIE_DECIMALS)  # equal up to float noise: a tie
     ranks = values.rank(axis=1, ascending=not higher_is_better, method="average")
     n, k = ranks.shape
     mean_ranks = ranks.mean().sort_values(kind="mergesort").rename("mean_rank")
@@ -365,14 +369,87 @@ def _tie_corrected_chi2(ranks: np.ndarray) -> float:
     return chi2 / correction if correction > 0 else math.nan
 
 
-def _holm(p) -> np.ndarray:
-    """Holm step-down adjusted p-values."""
+def holm(p) -> np.ndarray:
+    """Holm step-down adjusted p-values of one family of tests.
+
+    Parameters
+    ----------
+    p : array-like of float
+        Raw p-values of the tests of the family (the comparisons a claim names).
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values, same order, capped at 1.
+
+    Examples
+    --------
+    >>> holm([0.01, 0.04, 0.03]).round(2).tolist()
+    [0.03, 0.06, 0.06]
+    """
     p = np.asarray(p, dtype=float)
+    if p.ndim != 1 or p.size == 0 or not (np.isfinite(p).all() and (p >= 0).all()):
+        raise ValueError(f"p must be a non-empty 1-D array of p-values; got {p!r}")
     order = np.argsort(p, kind="mergesort")
     stepped = np.maximum.accumulate((p.size - np.arange(p.size)) * p[order])
     adjusted = np.empty_like(p)
     adjusted[order] = np.minimum(stepped, 1.0)
     return adjusted
+
+
+_holm = holm  # the name the tests and older callers use
+
+
+def wilcoxon_min_p(n_datasets: int) -> float:
+    """The smallest two-sided p-value the pairwise Wilcoxon test can give on ``n_datasets``.
+
+    Reached when one method wins on every dataset, by differences of distinct sizes; it is
+    the test of :func:`compare` applied to that table (exact for n <= 13, normal beyond).
+    A family of ``m`` tests corrected by Holm can reject nothing when ``m`` times this value
+    is not below alpha, whatever the data.
+
+    Parameters
+    ----------
+    n_datasets : int
+        Number of paired observations, at least 1.
+
+    Returns
+    -------
+    float
+        The smallest attainable p-value.
+
+    Examples
+    --------
+    >>> wilcoxon_min_p(6), wilcoxon_min_p(2)
+    (0.03125, 0.5)
+    """
+    _check_count("n_datasets", n_datasets, minimum=1)
+    return _wilcoxon(np.arange(1.0, n_datasets + 1), np.zeros(n_datasets))[1]
+
+
+def friedman_min_p(n_datasets: int, n_methods: int) -> float:
+    """The smallest Friedman p-value attainable with ``n_methods`` on ``n_datasets``.
+
+    Reached when every dataset ranks the methods in the same order (no ties): the
+    statistic is then ``n (k - 1)``, chi-squared with ``k - 1`` degrees of freedom.
+
+    Parameters
+    ----------
+    n_datasets, n_methods : int
+        At least 1 and 2.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(friedman_min_p(2, 11), 3), round(friedman_min_p(2, 3), 3)
+    (0.029, 0.135)
+    """
+    _check_count("n_datasets", n_datasets, minimum=1)
+    _check_count("n_methods", n_methods, minimum=2)
+    return float(stats.chi2.sf(n_datasets * (n_methods - 1), n_methods - 1))
 
 
 def _wilcoxon(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -406,7 +483,7 @@ def _wilcoxon_holm(values: pd.DataFrame, mean_ranks: pd.Series, alpha: float) ->
         rows.append((a, b, *_wilcoxon(values[a], values[b]),
                      a if ra < rb else b if rb < ra else None))
     table = pd.DataFrame(rows, columns=["method_a", "method_b", "statistic", "p", "better"])
-    table.insert(4, "p_holm", _holm(table["p"]))
+    table.insert(4, "p_holm", holm(table["p"]))
     table.insert(5, "significant", table["p_holm"] < alpha)
     return table
 

@@ -25,7 +25,9 @@ do not depend on a setting (the standard regressors and classifiers, which are n
 pruned nor fine-tuned) are computed once per protocol.
 
 :func:`verdict_table` applies :func:`mabprune.analysis.claims.scoreboard`, with its rules as they are,
-to the records of each setting.
+to the records of each setting. On the few datasets of a matrix many rules cannot pass whatever the
+scores (a Wilcoxon rule Holm-corrected over m comparisons needs m·2/2^N < alpha); their cells read
+"cannot decide", with the number of datasets the rule would need, not "does not hold".
 """
 
 from __future__ import annotations
