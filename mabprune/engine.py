@@ -225,7 +225,8 @@ class BatchedEngine(Engine):
             if not (self.arms.chain and isinstance(X, torch.Tensor)):
                 try:
                     return self._pull_general(arm_ids, X, y, budget)
-                except (IndexError, RuntimeError) as error:   # an engine limit, never the user's problem
+                except IndexError as error:   # an indexing limit of the engine, not the user's problem; a
+                    # RuntimeError here is the model's own (e.g. on the K-times larger batch) and is raised
                     return self._fallback(arm_ids, X, y, layer_index, error)
             prefix = _Prefix(self.arms.chain_modules, X)    # groups in call order: each prefix extends the last
             for li in np.unique(layer_index):
