@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 
 import numpy as np
 import torch
 
 from . import inputs, policies
 from .rewards import make_reward
+
+try:   # tqdm comes with the study extra; the core (numpy, torch, torch-pruning) works without a bar
+    from tqdm.auto import tqdm
+except ImportError:   # pragma: no cover
+    tqdm = None
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """Whether to draw a bar: ``progress`` if given, else when stderr is a terminal (an
+    interactive user waiting, not a log); never when ``MABPRUNE_PROGRESS=0`` or tqdm is missing."""
+    if tqdm is None or os.environ.get("MABPRUNE_PROGRESS", "").strip() == "0":
+        return False
+    return bool(progress) if progress is not None else sys.stderr.isatty()
+
+
+def progress_bar(progress: bool | None, total: int, desc: str):
+    """A tqdm bar of ``total`` pulls, or None when :func:`progress_enabled` says no."""
+    return tqdm(total=total, desc=desc, unit="pull") if progress_enabled(progress) else None
 
 
 def bandit_step(eng, n_arms: int, X, y: torch.Tensor, *, method: str, rounds: int, arms_per_round: int,

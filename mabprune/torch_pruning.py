@@ -33,14 +33,9 @@ from torch import nn
 
 from . import inputs, policies
 from .arms import find_arms
-from .bandit import bandit_step
+from .bandit import bandit_step, progress_bar, progress_enabled, tqdm  # noqa: F401 (re-exported)
 from .engine import make_engine, make_loss
 from .rewards import make_reward, reward_batch
-
-try:   # tqdm comes with the study extra; the core works without a bar
-    from tqdm.auto import tqdm
-except ImportError:   # pragma: no cover
-    tqdm = None
 
 #: Pulls per arm and pruner step when neither ``rounds`` nor ``pulls_per_arm`` is given: measured
 #: so that torchvision resnet18 on 32x32 inputs (2,880 arms, 64 samples, two steps at ratio 0.3)
@@ -49,14 +44,6 @@ DEFAULT_PULLS_PER_ARM = 0.15
 
 #: Above this estimated time (s) of one step, the estimate is also given as a warning.
 ESTIMATE_WARN_S = 30.0
-
-
-def progress_enabled(progress: bool | None) -> bool:
-    """Whether to draw a bar: ``progress`` if given, else when stderr is a terminal; never when
-    ``MABPRUNE_PROGRESS=0`` or tqdm is missing."""
-    if tqdm is None or os.environ.get("MABPRUNE_PROGRESS", "").strip() == "0":
-        return False
-    return bool(progress) if progress is not None else sys.stderr.isatty()
 
 
 class BanditImportance(tp.importance.Importance):
@@ -168,8 +155,7 @@ class BanditImportance(tp.importance.Importance):
             calibrate = min(arms.n_arms, total)
             step_rounds = (total - calibrate) // k
             budget = dict(calibration_batches=1, calibration_arms=calibrate)
-        bar = tqdm(total=total, desc=f"BanditImportance step {self.step}", unit="pull",
-                   disable=not progress_enabled(self.progress)) if tqdm is not None else None
+        bar = progress_bar(self.progress, total, f"BanditImportance step {self.step}")
         start, done = time.perf_counter(), [0]
 
         def advance(n: int) -> None:

@@ -118,3 +118,20 @@ def test_a_group_without_scores_says_what_to_do():
     imp = BanditImportance(data=(X, y), layers=["0"], progress=False)
     with pytest.raises(ValueError, match=r"same layers= and ignored_layers=.*heads=True"):
         _score_every_group(model, X, imp)
+
+
+def test_prune_draws_a_bar_that_changes_nothing(monkeypatch, capsys):
+    if mtp.tqdm is None:
+        pytest.skip("tqdm is not installed")
+    from mabprune import prune
+    model, (X, y) = _mlp(), _data()
+    settings = dict(amount=0.3, rounds=6, arms_per_round=8, batch_size=16, steps=2)
+    quiet = prune(model, (X, y), progress=False, **settings)
+    assert "prune step" not in capsys.readouterr().err
+    shown = prune(model, (X, y), progress=True, **settings)
+    assert "prune step 1" in capsys.readouterr().err
+    monkeypatch.setenv("MABPRUNE_PROGRESS", "0")
+    prune(model, (X, y), progress=True, **settings)
+    assert "prune step" not in capsys.readouterr().err
+    assert shown.pulls == quiet.pulls
+    torch.testing.assert_close(shown.model[0].weight, quiet.model[0].weight)
