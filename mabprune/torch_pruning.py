@@ -24,6 +24,7 @@ import os
 import sys
 import time
 import warnings
+import weakref
 from typing import Sequence
 
 import numpy as np
@@ -190,7 +191,7 @@ class BanditImportance(tp.importance.Importance):
         self._seen = set()
         self._signature = self._shapes(model)
         # The pruner removes channels after its last call here: the model's next forward tells.
-        self._hook = model.register_forward_pre_hook(lambda *_: self._check_shrunk())
+        self._hook = model.register_forward_pre_hook(_ShrinkCheck(self))
 
     def _unhook(self) -> None:
         if self._hook is not None:
@@ -232,3 +233,30 @@ def _width(module: nn.Module) -> int:
     """Output width of a scored module (its first parameter's leading size)."""
     p = next(module.parameters(), None)
     return -1 if p is None else int(p.shape[0])
+
+
+class _ShrinkCheck:
+    """The forward pre-hook that checks, once, whether the pruner shrank the scored modules.
+
+    It holds the importance weakly, and a saved or copied model gets a no-op in its place, so
+    that ``torch.save(model)`` and ``copy.deepcopy(model)`` work while it is registered."""
+
+    def __init__(self, importance: BanditImportance):
+        self.importance = weakref.ref(importance)
+
+    def __call__(self, *_) -> None:
+        importance = self.importance()
+        if importance is not None:
+            importance._check_shrunk()
+
+    def __reduce__(self):
+        return _no_op, ()
+
+
+class _NoOp:
+    def __call__(self, *_) -> None:
+        return None
+
+
+def _no_op() -> _NoOp:
+    return _NoOp()

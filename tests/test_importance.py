@@ -135,3 +135,17 @@ def test_prune_draws_a_bar_that_changes_nothing(monkeypatch, capsys):
     assert "prune step" not in capsys.readouterr().err
     assert shown.pulls == quiet.pulls
     torch.testing.assert_close(shown.model[0].weight, quiet.model[0].weight)
+
+
+def test_a_model_with_the_pending_check_can_be_saved_and_copied(tmp_path):
+    import copy
+    model, (X, y) = _mlp(), _data()
+    imp = BanditImportance(data=(X, y), progress=False)
+    _score_every_group(model, X, imp)
+    torch.save(model, tmp_path / "model.pt")
+    clone = copy.deepcopy(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clone(X)   # the copy's hook is a no-op
+    with pytest.warns(RuntimeWarning, match="did not shrink"):
+        model(X)
