@@ -68,10 +68,12 @@ class BanditImportance(tp.importance.Importance):
         pulled is scored as the mean of the pulled arms, just below a pulled arm of that
         estimate (taken as typical, and not pruned before an observed arm of equal estimate).
         With neither ``rounds`` nor ``pulls_per_arm``, ``DEFAULT_PULLS_PER_ARM`` (0.15, measured
-        to answer on resnet18 at 32x32 in under a minute on 2 cores). That is a time budget,
-        not a quality setting: below one pull per arm most arms are never observed, and on a
-        small model (a 112-arm CNN) the ranking was near random; there ``pulls_per_arm=4``
-        cost under a second and ranked far better than magnitude or Taylor importance.
+        to answer on resnet18 at 32x32 in under a minute on 2 cores). Below one pull per arm
+        most arms are never observed: on a 112-arm CNN 17 pulls ranked near randomly, hence
+        ``min_pulls``.
+    min_pulls : int, default=256
+        With ``pulls_per_arm``, a step makes at least this many pulls: a small model, whose
+        pulls are cheap, is not ranked from a handful of observations.
     progress : bool, optional
         A tqdm bar per step (default: when stderr is a terminal; ``MABPRUNE_PROGRESS=0`` turns
         it off). The estimated time of a step, from its first chunk of pulls, is shown in the
@@ -109,7 +111,7 @@ class BanditImportance(tp.importance.Importance):
                  layers: Sequence[str] | None = None, ignored_layers: Sequence[str | nn.Module] = (),
                  target: str | int | None = None, margin: float | None = None, calibration_batches: int = 4,
                  max_batch_fraction: float | None = None, pulls_per_arm: float | None = None,
-                 progress: bool | None = None, heads: bool = False):
+                 progress: bool | None = None, heads: bool = False, min_pulls: int = 256):
         if rounds is not None and pulls_per_arm is not None:
             raise ValueError("give rounds (rounds after a full calibration pass, as prune()) or pulls_per_arm "
                              "(a budget that includes the calibration), not both")
@@ -118,6 +120,7 @@ class BanditImportance(tp.importance.Importance):
         if pulls_per_arm is not None and not pulls_per_arm > 0:
             raise ValueError(f"pulls_per_arm must be a positive number, got {pulls_per_arm!r}")
         self.pulls_per_arm, self.progress, self.heads = pulls_per_arm, progress, heads
+        self.min_pulls = int(min_pulls)
         if method not in policies.POLICIES:
             raise ValueError(f"method {method!r} is not a bandit policy: use one of {tuple(policies.POLICIES)}")
         self.X, self.y = inputs.as_tensors(data, target)  # the same reading of the data as prune()
@@ -155,7 +158,7 @@ class BanditImportance(tp.importance.Importance):
             budget = dict(calibration_batches=self.calibration_batches)
             total = arms.n_arms * self.calibration_batches + step_rounds * k
         else:
-            total = max(1, int(np.ceil(self.pulls_per_arm * arms.n_arms)))
+            total = max(1, int(np.ceil(self.pulls_per_arm * arms.n_arms)), self.min_pulls)
             calibrate = min(arms.n_arms, total)
             step_rounds = (total - calibrate) // k
             budget = dict(calibration_batches=1, calibration_arms=calibrate)

@@ -49,13 +49,13 @@ def test_default_budget_is_a_fraction_of_a_pull_per_arm_calibration_included():
     pruner = tp.pruner.BasePruner(model, X[:2], importance=imp, pruning_ratio=0.5, global_pruning=True,
                                   ignored_layers=[model[4]])
     pruner.step()
-    assert imp.pulls == int(np.ceil(mtp.DEFAULT_PULLS_PER_ARM * 70))
+    assert imp.pulls == 70 + (256 - 70) // 32 * 32   # min_pulls (256): 0.15 x 70 arms would be 11 pulls
     assert model[0].out_features + model[2].out_features == 35   # unseen arms do not tie at the threshold
 
 
 def test_budget_above_one_pull_per_arm_plays_rounds_after_the_calibration():
     model, (X, y) = _mlp(), _data()
-    imp = BanditImportance(data=(X, y), pulls_per_arm=3, arms_per_round=10, progress=False)
+    imp = BanditImportance(data=(X, y), pulls_per_arm=3, arms_per_round=10, progress=False, min_pulls=0)
     tp.pruner.BasePruner(model, X[:2], importance=imp, pruning_ratio=0.5, global_pruning=True,
                          ignored_layers=[model[4]]).step()
     assert imp.pulls == 70 + (210 - 70) // 10 * 10
@@ -80,7 +80,7 @@ def test_progress_switches(monkeypatch):
 def test_a_long_step_is_estimated_before_it_runs(monkeypatch):
     monkeypatch.setattr(mtp, "ESTIMATE_WARN_S", 0.0)
     model, (X, y) = _mlp(), _data()
-    imp = BanditImportance(data=(X, y), pulls_per_arm=2, progress=False)
+    imp = BanditImportance(data=(X, y), pulls_per_arm=2, progress=False, min_pulls=0)
     with pytest.warns(RuntimeWarning, match=r"about .* s for 140 pulls on 70 arms"):
         tp.pruner.BasePruner(model, X[:2], importance=imp, pruning_ratio=0.5, global_pruning=True,
                              ignored_layers=[model[4]]).step()
