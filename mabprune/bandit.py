@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 
 import numpy as np
 import torch
@@ -10,11 +12,30 @@ import torch
 from . import inputs, policies
 from .rewards import make_reward
 
+try:   # tqdm comes with the study extra; the core (numpy, torch, torch-pruning) works without a bar
+    from tqdm.auto import tqdm
+except ImportError:   # pragma: no cover
+    tqdm = None
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """Whether to draw a bar: ``progress`` if given, else when stderr is a terminal (an
+    interactive user waiting, not a log); never when ``MABPRUNE_PROGRESS=0`` or tqdm is missing."""
+    if tqdm is None or os.environ.get("MABPRUNE_PROGRESS", "").strip() == "0":
+        return False
+    return bool(progress) if progress is not None else sys.stderr.isatty()
+
+
+def progress_bar(progress: bool | None, total: int, desc: str):
+    """A tqdm bar of ``total`` pulls, or None when :func:`progress_enabled` says no."""
+    return tqdm(total=total, desc=desc, unit="pull") if progress_enabled(progress) else None
+
 
 def bandit_step(eng, n_arms: int, X, y: torch.Tensor, *, method: str, rounds: int, arms_per_round: int,
                 reward: str, rank_by: str, batch_size: int, seed: int, step: int, rng: np.random.Generator,
                 policy_params: dict | None = None, history: list | None = None, margin: float | None = None,
-                calibration_batches: int = 1, replace: bool = False):
+                calibration_batches: int = 1, replace: bool = False, calibration_arms: int | None = None,
+                progress=None):
     """Play ``method`` over ``n_arms`` arms of ``eng``; returns (estimates, counts, scores, pulls, info).
 
     A calibration pass over all arms, on ``calibration_batches`` mini-batches, fits the reward
@@ -26,15 +47,34 @@ def bandit_step(eng, n_arms: int, X, y: torch.Tensor, *, method: str, rounds: in
     Each mini-batch is drawn from ``rng`` (shared between steps by the caller), with
     replacement when ``replace``. ``info`` holds the policy's generator (``rng``, for breaking
     ties at random) and the clipped and total reward counts (``n_clipped``, ``n_rewards``).
+
+    ``calibration_arms`` (default None: every arm, today's behaviour bit for bit) calibrates on
+    that many arms only, drawn at random with ``rng`` and pulled in chunks on each calibration
+    mini-batch, so that a budget below one pull per arm is possible. An arm that is never
+    pulled (count 0) is scored as the mean estimate of the pulled arms, ranked just below
+    (less safe than) a pulled arm of that estimate: with no evidence it is taken as typical,
+    and a channel that was never observed is not the first to go. The unseen arms are spread
+    in a random order (``seed``) over 1% of the estimates' scale below that mean, so that no
+    two tie (Torch-Pruning removes every channel at or below its threshold). ``progress``, if given, is
+    called as ``progress(n)`` after every ``n`` pulls (the full calibration pass as one).
     """
     policy = policies.make(method, n_arms, seed=seed, **(policy_params or {}))
     transform = make_reward(reward, margin=margin)
     everything = np.arange(n_arms)
-    deltas = [_pull(eng, everything, X, y, rng, batch_size, step, -1, replace) for _ in range(calibration_batches)]
+    if calibration_arms is None:
+        calibrated = everything
+        deltas = [_pull(eng, everything, X, y, rng, batch_size, step, -1, replace) for _ in range(calibration_batches)]
+        if progress is not None:
+            progress(n_arms * calibration_batches)
+    else:
+        m = int(min(max(calibration_arms, 1), n_arms))
+        calibrated = everything if m == n_arms else np.sort(rng.choice(n_arms, m, replace=False))
+        deltas = [_pull(eng, calibrated, X, y, rng, batch_size, step, -1, replace, progress)
+                  for _ in range(calibration_batches)]
     transform.fit(np.concatenate(deltas))
     for delta in deltas:
-        policy.update(everything, transform(delta))
-    pulls = n_arms * calibration_batches
+        policy.update(calibrated, transform(delta))
+    pulls = len(calibrated) * calibration_batches
     k = min(arms_per_round, n_arms)
     budget = rounds * k  # the same pulls for every policy
     n_rounds = -(-budget // n_arms) if policy.full_information else rounds
@@ -47,9 +87,19 @@ def bandit_step(eng, n_arms: int, X, y: torch.Tensor, *, method: str, rounds: in
         rewards = transform(_pull(eng, chosen, X, y, rng, batch_size, step, r, replace))
         policy.update(chosen, rewards)
         pulls += len(chosen)
+        if progress is not None:
+            progress(len(chosen))
         if history is not None:
             history.append({"step": step, "round": r, "arms": chosen.copy(), "rewards": rewards.astype(np.float32)})
     estimates, counts = policy.estimates.copy(), policy.counts.copy()
+    if calibration_arms is not None and (counts == 0).any():
+        # typical, just below a pulled arm of the same estimate, and never tied: a pruner that
+        # removes every channel at or below its threshold would otherwise take all of them at once
+        unseen = np.flatnonzero(counts == 0)
+        seen = estimates[counts > 0]
+        spacing = max(float(seen.std()), abs(float(seen.mean())), 1e-6) * 1e-2 / len(unseen)
+        order = np.random.default_rng(seed).permutation(len(unseen))
+        estimates[unseen] = np.nextafter(seen.mean(), -np.inf) - spacing * order
     scores = estimates
     if rank_by == "lcb":
         scores = estimates - np.sqrt(2 * math.log(max(counts.sum(), 2)) / np.maximum(counts, 1))
@@ -60,11 +110,22 @@ def bandit_step(eng, n_arms: int, X, y: torch.Tensor, *, method: str, rounds: in
     return estimates, counts, scores, pulls, info
 
 
-def _pull(eng, arm_ids, X, y, rng, batch_size, step, rnd, replace=False) -> np.ndarray:
-    """Pull arms on a freshly sampled mini-batch; a NaN names the batch where it appeared."""
+def _pull(eng, arm_ids, X, y, rng, batch_size, step, rnd, replace=False, progress=None,
+          chunk: int = 64) -> np.ndarray:
+    """Pull arms on a freshly sampled mini-batch; a NaN names the batch where it appeared.
+
+    With ``progress``, the arms are pulled in chunks of ``chunk`` on that one mini-batch and
+    ``progress(len(chunk))`` is called after each (the values are the same)."""
     n = inputs.length(X)
     idx = rng.choice(n, size=batch_size if replace else min(batch_size, n), replace=replace)
-    delta = eng.pull(arm_ids, inputs.index(X, torch.as_tensor(idx, device=y.device)), y[idx])
+    Xb, yb = inputs.index(X, torch.as_tensor(idx, device=y.device)), y[idx]
+    if progress is None:
+        delta = eng.pull(arm_ids, Xb, yb)
+    else:
+        delta = np.empty(len(arm_ids))
+        for start in range(0, len(arm_ids), chunk):
+            delta[start:start + chunk] = eng.pull(arm_ids[start:start + chunk], Xb, yb)
+            progress(len(arm_ids[start:start + chunk]))
     if not np.all(np.isfinite(delta)):
         where = "the calibration pass" if rnd < 0 else f"round {rnd}"
         raise ValueError(f"non-finite loss change in step {step}, {where}, on the mini-batch of validation "

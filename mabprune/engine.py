@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -191,6 +192,7 @@ class BatchedEngine(Engine):
             raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
         self.max_rows = max_rows
         self.reuse = reuse
+        self._fell_back: set[str] = set()   # groups already reported as pulled by the naive loop
         self._plans: dict = {}   # reuse plans per input signature (see mabprune.reuse.plan)
 
     def pull(self, arm_ids, X, y):
@@ -218,17 +220,38 @@ class BatchedEngine(Engine):
         out = np.empty(len(arm_ids))
         cuda = inputs.tensors(X)[0].is_cuda
         budget = 2 ** 26 if cuda else 2 ** 21
+        layer_index, units = self.arms.locate(arm_ids)
         with _EvalMode(self.model):
             if not (self.arms.chain and isinstance(X, torch.Tensor)):
-                return self._pull_general(arm_ids, X, y, budget)
-            layer_index, units = self.arms.locate(arm_ids)
+                try:
+                    return self._pull_general(arm_ids, X, y, budget)
+                except IndexError as error:   # an indexing limit of the engine, not the user's problem; a
+                    # RuntimeError here is the model's own (e.g. on the K-times larger batch) and is raised
+                    return self._fallback(arm_ids, X, y, layer_index, error)
             prefix = _Prefix(self.arms.chain_modules, X)    # groups in call order: each prefix extends the last
             for li in np.unique(layer_index):
                 where = np.flatnonzero(layer_index == li)
                 layer = self.arms.layers[li]
                 max_rows = self.max_rows or max(1, budget // self._row_size(layer))
-                out[where] = self._pull_sliced(layer, units[where], y, max_rows, prefix, *_sequential_split(self.arms, layer))
+                try:
+                    out[where] = self._pull_sliced(layer, units[where], y, max_rows, prefix,
+                                                   *_sequential_split(self.arms, layer))
+                except (IndexError, RuntimeError) as error:
+                    out[where] = self._fallback(arm_ids[where], X, y, layer_index[where], error)
         return out
+
+    def _fallback(self, arm_ids, X, y, layer_index, error: Exception) -> np.ndarray:
+        """The exact naive loop for arms a fast path failed on, saying so once per group.
+
+        A failure of the model itself fails again here and is raised from the naive loop."""
+        names = [self.arms.layers[li].name for li in np.unique(layer_index)]
+        new = [n for n in names if n not in self._fell_back]
+        if new:
+            self._fell_back.update(new)
+            warnings.warn(f"the batched engine cannot pull the arms of group(s) {new} ({type(error).__name__}: "
+                          f"{error}); they are pulled with the exact naive engine (slower, same values)",
+                          RuntimeWarning, stacklevel=3)
+        return NaiveEngine(self.model, self.arms, loss_fn=self.loss, fill=self.fill).pull(arm_ids, X, y)
 
     def _pull_general(self, arm_ids, X, y, budget) -> np.ndarray:
         """Any graph: K copies of the batch, copy k masking arm k through the reader pre-hooks.

@@ -21,7 +21,7 @@ from torch import nn
 
 from . import baselines, inputs, policies
 from .arms import ArmSet, find_arms
-from .bandit import bandit_step
+from .bandit import bandit_step, progress_bar
 from .baselines import baseline_removal
 from .engine import ENGINES, make_engine, make_loss
 from .masks import unit_means
@@ -104,7 +104,7 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
           # --- protocol options (issue 8; implemented in rewards.py and baselines.py) ---
           reward_signal: str = "loss", margin: float | None = None, calibration_batches: int = 4,
           max_batch_fraction: float | None = None, baseline_variant: str = "auto",
-          heads: bool = False) -> PruneResult:
+          heads: bool = False, progress: bool | None = None) -> PruneResult:
     """Prune ``amount`` of a network's hidden units with a bandit policy or a baseline.
 
     Every hidden unit (output unit of an ``nn.Linear``, output channel of an ``nn.Conv2d``,
@@ -195,6 +195,10 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     heads : bool, default=False
         Make the attention heads of Hugging Face style blocks arms (see
         :func:`mabprune.arms.find_arms`); removal drops whole heads.
+    progress : bool, optional
+        A tqdm bar of each bandit step's pulls (default: when stderr is a terminal, so logs and
+        notebooks run headless stay clean; ``MABPRUNE_PROGRESS=0`` turns it off; no bar without
+        tqdm). It only counts: the result is the same with or without it.
 
     Returns
     -------
@@ -247,7 +251,8 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
                   method=method, rounds=rounds, steps=steps, arms_per_round=arms_per_round, reward=reward,
                   rank_by=rank_by, batch_size=n_batch, replace=with_replacement, seed=seed,
                   policy_params=dict(policy_params or {}), margin=margin, calibration_batches=calibration_batches,
-                  scope=scope, min_units_per_layer=min_units_per_layer, rng=np.random.default_rng(seed))
+                  scope=scope, min_units_per_layer=min_units_per_layer, rng=np.random.default_rng(seed),
+                  progress=progress)
     for step, n_remove in enumerate(quotas):
         if step:  # step 0 plays on the arms found (and self-checked) by _prepare
             arms = find_arms(work, example, layers=ledger.layer_names, ignored_layers=ignored_layers, check=False,
@@ -373,16 +378,22 @@ def _step_quotas(n_total: int, steps: int) -> np.ndarray:
 
 def _bandit_scores(work, arms: ArmSet, X, y, *, step, n_remove, fill, ledger, engine, loss, max_rows, method,
                    rounds, steps, arms_per_round, reward, rank_by, batch_size, replace, seed, policy_params,
-                   margin, calibration_batches, scope, min_units_per_layer, rng):
+                   margin, calibration_batches, scope, min_units_per_layer, rng, progress=None):
     """One bandit step on the survivors: play the policy, then choose the safest ``n_remove`` arms."""
     step_rounds = rounds // steps + (1 if step < rounds % steps else 0)
     eng = make_engine(engine, work, arms, loss_fn=loss, fill=fill, max_rows=max_rows)
     t0 = time.perf_counter()
-    estimates, counts, scores, n_pulls, info = bandit_step(
-        eng, arms.n_arms, X, y, method=method, rounds=step_rounds, arms_per_round=arms_per_round,
-        reward=reward, rank_by=rank_by, batch_size=batch_size, seed=seed + step, step=step, rng=rng,
-        policy_params=policy_params, history=ledger.history, margin=margin,
-        calibration_batches=calibration_batches, replace=replace)
+    k = min(arms_per_round, arms.n_arms)
+    bar = progress_bar(progress, arms.n_arms * calibration_batches + step_rounds * k, f"prune step {step}")
+    try:   # the bar only counts: the pulls, their order and the generators are the same without it
+        estimates, counts, scores, n_pulls, info = bandit_step(
+            eng, arms.n_arms, X, y, method=method, rounds=step_rounds, arms_per_round=arms_per_round,
+            reward=reward, rank_by=rank_by, batch_size=batch_size, seed=seed + step, step=step, rng=rng,
+            policy_params=policy_params, history=ledger.history, margin=margin,
+            calibration_batches=calibration_batches, replace=replace, progress=bar and bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
     ledger.pulled(n_pulls, time.perf_counter() - t0, info["n_clipped"], info["n_rewards"], estimates, counts)
     removal = select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units_per_layer,
                               rng=info["rng"])

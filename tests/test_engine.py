@@ -103,3 +103,62 @@ def test_engine_and_loss_errors():
         make_engine("naive", model, arms, loss_fn=lambda o, t: o.sum()).pull([0], torch.zeros(4, 3), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="max_rows"):
         make_engine("batched", model, arms, max_rows=0)
+
+
+class _ResNeXtNet(nn.Module):
+    """A stem and two ResNeXt bottlenecks (grouped 3x3 convolution, groups=4) in a residual stream."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.bn, self.relu = nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU()
+        self.blocks = nn.ModuleList(nn.ModuleDict(dict(
+            conv1=nn.Conv2d(16, 16, 1, bias=False), bn1=nn.BatchNorm2d(16),
+            conv2=nn.Conv2d(16, 16, 3, padding=1, groups=4, bias=False), bn2=nn.BatchNorm2d(16),
+            conv3=nn.Conv2d(16, 16, 1, bias=False), bn3=nn.BatchNorm2d(16))) for _ in range(2))
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.relu(self.bn(self.stem(x)))
+        for b in self.blocks:
+            o = self.relu(b["bn1"](b["conv1"](x)))
+            o = self.relu(b["bn2"](b["conv2"](o)))
+            x = self.relu(b["bn3"](b["conv3"](o)) + x)
+        return self.fc(x.mean((2, 3)))
+
+
+def _resnext():
+    from tests.nets import _randomise_batchnorm
+    torch.manual_seed(0)
+    return _randomise_batchnorm(_ResNeXtNet())
+
+
+def test_grouped_convolution_bottleneck_refused_by_name_and_batched_equals_naive():
+    model = _resnext()
+    X, y = torch.randn(12, 3, 8, 8), torch.randint(0, 5, (12,))
+    arms = find_arms(model, X[:2])
+    assert "grouped convolution (groups=4)" in arms.rejected["blocks.0.conv1"]
+    assert "blocks.0.conv2" in arms.rejected and "blocks.1.conv2" in arms.rejected
+    every = np.arange(arms.n_arms)
+    fast = make_engine("batched", model, arms).pull(every, X, y)
+    slow = make_engine("naive", model, arms).pull(every, X, y)
+    np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("build, shape, path", [(cnn_bn, (2, 8, 8), "_pull_sliced"),
+                                                (_resnext, (3, 8, 8), "_pull_general")])
+def test_a_fast_path_that_fails_falls_back_to_the_naive_loop_saying_so_once(build, shape, path, monkeypatch):
+    model = build()
+    X, y = torch.randn(16, *shape), torch.randint(0, 4, (16,))
+    arms = find_arms(model, X[:2])
+    every = np.arange(arms.n_arms)
+    slow = make_engine("naive", model, arms).pull(every, X, y)
+    eng = make_engine("batched", model, arms)
+
+    def broken(*args, **kwargs):
+        raise IndexError("index 7 is out of bounds for dimension 1 with size 4")
+    monkeypatch.setattr(type(eng), path, broken)
+    with pytest.warns(RuntimeWarning, match=r"cannot pull the arms of group.*naive") as record:
+        fast = eng.pull(every, X, y)
+        eng.pull(every, X, y)   # the second pull says nothing new
+    assert len([w for w in record if "naive" in str(w.message)]) == (1 if path == "_pull_general" else len(arms.layers))
+    np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-7)
