@@ -6,7 +6,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 from mabprune.models import small_cnn
 from mabprune.arms import find_arms
-from mabprune.engine import make_engine
+from mabprune.truth import removal_effects
 from mabprune.torch_pruning import BanditImportance
 torch.manual_seed(0); torch.set_num_threads(2)
 d = load_digits(); X = torch.tensor(d.data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16; y = torch.tensor(d.target)
@@ -19,7 +19,9 @@ for ep in range(30):
 model.eval(); Xv, yv = X[va], y[va]
 print("val acc", (model(Xv).argmax(1) == yv).float().mean().item(), "n val", len(va))
 arms = find_arms(model, Xv[:2]); print("arms", arms.n_arms, [(l.name, l.n_units) for l in arms.layers])
-exact = make_engine("naive", model, arms).pull(np.arange(arms.n_arms), Xv, yv)
+# the ground truth of mabprune.truth, by the naive engine over the whole split in one call
+exact = removal_effects(model, (Xv, yv), arms=arms, engine="naive", batch_size=len(Xv),
+                        arms_per_chunk=arms.n_arms).effects
 dg = tp.DependencyGraph().build_dependency(model, example_inputs=Xv[:2])
 def group_of(m):
     fn = tp.prune_conv_out_channels if isinstance(m, nn.Conv2d) else tp.prune_linear_out_channels

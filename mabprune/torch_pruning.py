@@ -20,8 +20,6 @@ and therefore comparable across groups (``global_pruning=True``).
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 import warnings
 import weakref
@@ -34,7 +32,7 @@ from torch import nn
 
 from . import inputs, policies
 from .arms import find_arms
-from .bandit import bandit_step, progress_bar, progress_enabled, tqdm  # noqa: F401 (re-exported)
+from .bandit import bandit_step, progress_bar
 from .engine import make_engine, make_loss
 from .rewards import make_reward, reward_batch
 
@@ -227,7 +225,7 @@ class BanditImportance(tp.importance.Importance):
                 f"BanditImportance's {len(self._scores)} arm groups. Give BanditImportance the same layers= and "
                 f"ignored_layers= as the pruner (e.g. ignored_layers=[... , model.get_submodule({name!r})] in both), "
                 "or, for the q/k/v projections of a Hugging Face attention block, BanditImportance(..., heads=True) "
-                "so that whole heads are arms; mabprune.find_arms(model, example).rejected says why a group is no arm")
+                "so that whole heads are arms; mabprune.arms.find_arms(model, example).rejected says why a group is no arm")
         idxs = torch.as_tensor(list(group[0].root_idxs), dtype=torch.long)
         return self._scores[root][idxs].float()
 

@@ -8,6 +8,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from mabprune import bandit
 from mabprune import torch_pruning as mtp
 from mabprune.arms import find_arms
 from mabprune.bandit import bandit_step
@@ -69,12 +70,12 @@ def test_rounds_and_pulls_per_arm_are_exclusive():
 
 
 def test_progress_switches(monkeypatch):
-    if mtp.tqdm is None:
+    if bandit.tqdm is None:
         pytest.skip("tqdm is not installed")
     monkeypatch.setenv("MABPRUNE_PROGRESS", "0")
-    assert not mtp.progress_enabled(True)
+    assert not bandit.progress_enabled(True)
     monkeypatch.delenv("MABPRUNE_PROGRESS")
-    assert mtp.progress_enabled(True) and not mtp.progress_enabled(False)
+    assert bandit.progress_enabled(True) and not bandit.progress_enabled(False)
 
 
 def test_a_long_step_is_estimated_before_it_runs(monkeypatch):
@@ -121,7 +122,7 @@ def test_a_group_without_scores_says_what_to_do():
 
 
 def test_prune_draws_a_bar_that_changes_nothing(monkeypatch, capsys):
-    if mtp.tqdm is None:
+    if bandit.tqdm is None:
         pytest.skip("tqdm is not installed")
     from mabprune import prune
     model, (X, y) = _mlp(), _data()

@@ -250,8 +250,8 @@ def test_fast_wilcoxon_matches_scipy_exact_without_ties():
 
 
 def test_holm_by_hand():
-    np.testing.assert_allclose(ms._holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
-    np.testing.assert_allclose(ms._holm([0.5, 0.9]), [1.0, 1.0])  # monotone, capped at 1
+    np.testing.assert_allclose(ms.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(ms.holm([0.5, 0.9]), [1.0, 1.0])  # monotone, capped at 1
 
 
 def test_scores_are_copied(demsar):

@@ -397,9 +397,6 @@ def holm(p) -> np.ndarray:
     return adjusted
 
 
-_holm = holm  # the name the tests and older callers use
-
-
 def wilcoxon_min_p(n_datasets: int) -> float:
     """The smallest two-sided p-value the pairwise Wilcoxon test can give on ``n_datasets``.
 
