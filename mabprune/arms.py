@@ -81,7 +81,14 @@ class PrunableLayer:
 
     @property
     def kind(self) -> str:
+        if isinstance(self.module, nn.LSTM):
+            return "lstm"
         return "linear" if isinstance(self.module, nn.Linear) else "conv"
+
+    @property
+    def frontier(self) -> list[nn.Module]:
+        """The modules where a mask first acts: the readers, and an LSTM root itself (it reads its units)."""
+        return [r.module for r in self.readers] + ([self.module] if isinstance(self.module, nn.LSTM) else [])
 
 
 @dataclass
@@ -209,7 +216,7 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
     calls = _trace(model, example_inputs)
     prunable = [c for c in calls if isinstance(c[1], PRUNABLE_TYPES)]
     if not prunable:
-        raise ValueError("the model has no prunable layer (no nn.Linear or conv ran in its forward)")
+        raise ValueError("the model has no prunable layer (no nn.Linear, conv or LSTM ran in its forward)")
     output_layer = prunable[-1][0]
     ignored = [modules[output_layer]]
     for item in ignored_layers:
@@ -221,7 +228,7 @@ def find_arms(model: nn.Module, example_inputs, *, layers: Sequence[str] | None 
             if name not in modules:
                 raise ValueError(f"layer {name!r} is not a module of this model")
             if not isinstance(modules[name], PRUNABLE_TYPES):
-                raise ValueError(f"layer {name!r} is a {type(modules[name]).__name__}, not an nn.Linear or conv")
+                raise ValueError(f"layer {name!r} is a {type(modules[name]).__name__}, not an nn.Linear, conv or LSTM")
             if name == output_layer:
                 raise ValueError(f"layer {name!r} produces the model's output and cannot be pruned")
     dg = graph.build_graph(model, example_inputs)

@@ -223,11 +223,7 @@ class BatchedEngine(Engine):
         layer_index, units = self.arms.locate(arm_ids)
         with _EvalMode(self.model):
             if not (self.arms.chain and isinstance(X, torch.Tensor)):
-                try:
-                    return self._pull_general(arm_ids, X, y, budget)
-                except IndexError as error:   # an indexing limit of the engine, not the user's problem; a
-                    # RuntimeError here is the model's own (e.g. on the K-times larger batch) and is raised
-                    return self._fallback(arm_ids, X, y, layer_index, error)
+                return self._pull_general_or_naive(arm_ids, X, y, budget, layer_index)
             prefix = _Prefix(self.arms.chain_modules, X)    # groups in call order: each prefix extends the last
             for li in np.unique(layer_index):
                 where = np.flatnonzero(layer_index == li)
@@ -238,6 +234,29 @@ class BatchedEngine(Engine):
                                                    *_sequential_split(self.arms, layer))
                 except (IndexError, RuntimeError) as error:
                     out[where] = self._fallback(arm_ids[where], X, y, layer_index[where], error)
+        return out
+
+    def _pull_general_or_naive(self, arm_ids, X, y, budget, layer_index) -> np.ndarray:
+        """The general path, group by group once one has failed: a group it cannot pull (an
+        IndexError: an indexing limit of the engine, e.g. per-row masks that do not line up
+        with an LSTM's batch) is pulled by the naive loop, the others stay batched. A
+        RuntimeError is the model's own (e.g. on the K-times larger batch) and is raised."""
+        slow = np.isin(layer_index, [i for i, layer in enumerate(self.arms.layers) if layer.name in self._fell_back])
+        out = np.empty(len(arm_ids))
+        if slow.any():
+            out[slow] = NaiveEngine(self.model, self.arms, loss_fn=self.loss, fill=self.fill).pull(arm_ids[slow], X, y)
+        fast = np.flatnonzero(~slow)
+        if not len(fast):
+            return out
+        try:
+            out[fast] = self._pull_general(arm_ids[fast], X, y, budget)
+        except IndexError:
+            for li in np.unique(layer_index[fast]):
+                where = fast[layer_index[fast] == li]
+                try:
+                    out[where] = self._pull_general(arm_ids[where], X, y, budget)
+                except IndexError as group_error:
+                    out[where] = self._fallback(arm_ids[where], X, y, layer_index[where], group_error)
         return out
 
     def _fallback(self, arm_ids, X, y, layer_index, error: Exception) -> np.ndarray:
@@ -297,7 +316,7 @@ class BatchedEngine(Engine):
     def _readers(self, arm_ids: np.ndarray) -> list[nn.Module]:
         """The reader modules of every group with an arm among ``arm_ids``."""
         layer_index, _ = self.arms.locate(arm_ids)
-        return [r.module for li in np.unique(layer_index) for r in self.arms.layers[li].readers]
+        return [m for li in np.unique(layer_index) for m in self.arms.layers[li].frontier]
 
     def _schedule(self, X, readers: list[nn.Module]) -> reuse.Schedule | None:
         """What this pull serves, skips and runs before ``readers`` (None: nothing reused).
@@ -308,7 +327,7 @@ class BatchedEngine(Engine):
             return None
         key = reuse.signature(X)
         if key not in self._plans:
-            every = [r.module for layer in self.arms.layers for r in layer.readers]
+            every = [m for layer in self.arms.layers for m in layer.frontier]
             self._plans[key] = reuse.plan(self.model, X, every)
         plan = self._plans[key]
         return plan.schedule(readers) if plan is not None else None

@@ -20,6 +20,16 @@ in q, k and v, masked at the input of the output projection, which equals removi
 (the other heads' attention is computed separately and unchanged). ``nn.MultiheadAttention``
 (torchvision's ViT, ``nn.TransformerEncoderLayer``) has no removable heads in Torch-Pruning
 1.6.0 and is reported as such.
+
+Recurrent units: a group rooted at a one-layer ``nn.LSTM`` has one unit per hidden unit, across
+its four gates (and both directions of a bidirectional LSTM, whose hidden size they share).
+Removing unit ``j`` deletes its gate rows and its recurrent column, so the other units never
+see it, and the input channels that carry it in every reader. The LSTM reads its own units,
+so a reader pre-hook cannot mask them: :class:`mabprune.masks.Masker` closes the unit's output
+gate instead (its ``h`` is then exactly 0 at every step, as if it were absent). Torch-Pruning
+1.6.0's LSTM pruner removes the wrong rows and columns and maps a bidirectional LSTM's
+output to half its channels, so :func:`remove` removes LSTM units itself
+(:func:`remove_lstm_units`).
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from torch_pruning import ops
 
 from . import inputs
 
-ROOT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+ROOT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.LSTM)
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # Items that follow a channel one to one (no mask needed, removal deletes the channel there).
 _PASS = {ops.OPTYPE.BN, ops.OPTYPE.PRELU, ops.OPTYPE.DEPTHWISE_CONV, ops.OPTYPE.CONCAT, ops.OPTYPE.SPLIT,
@@ -153,12 +163,15 @@ def groups(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]
     for g in graph.get_all_groups(ignored_layers=list(ignored), root_module_types=ROOT_TYPES):
         root = g[0].dep.target.module
         n_units = len(g[0].idxs)
-        readers, members, reason = [], [], None
+        readers, members, reason = [], [], _lstm_reason(root) if isinstance(root, nn.LSTM) else None
         for item in g.items:
             node, fn = item.dep.target, item.dep.handler
             module, kind = node.module, node.type
             name = names.get(module, str(node.name))
             is_out = graph.is_out_channel_pruning_fn(fn)
+            if module is root:
+                members.append(name)
+                continue
             if kind in (ops.OPTYPE.CONV, ops.OPTYPE.LINEAR, ops.OPTYPE.LSTM) and not is_out:
                 if kind == ops.OPTYPE.CONV and module.groups != 1:
                     reason = reason or f"{name!r} is a grouped convolution (groups={module.groups}) reading the channels"
@@ -168,6 +181,9 @@ def groups(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]
                     continue
                 channels = torch.full((_in_size(module),), n_units, dtype=torch.long)
                 channels[torch.as_tensor(list(item.idxs), dtype=torch.long)] = torch.as_tensor(list(item.root_idxs))
+                if isinstance(root, nn.LSTM) and root.bidirectional:
+                    channels, why = _bidirectional_channels(root, channels, n_units)
+                    reason = reason or (f"{name!r} {why}" if why else None)
                 dim = 1 if kind == ops.OPTYPE.CONV else -1
                 batch_dim = 1 if kind == ops.OPTYPE.LSTM and not module.batch_first else 0
                 readers.append(Reader(name, module, channels.to(_device(module)), dim, batch_dim))
@@ -178,6 +194,9 @@ def groups(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]
             elif kind in _PASS:
                 if kind in (ops.OPTYPE.BN, ops.OPTYPE.DEPTHWISE_CONV, ops.OPTYPE.PRELU, ops.OPTYPE.EMBED, ops.OPTYPE.IN):
                     members.append(name)
+                    if isinstance(root, nn.LSTM):   # remove_lstm_units removes the LSTM's and its readers' only
+                        reason = reason or (f"{name!r} ({type(module).__name__}) follows the LSTM's units; only "
+                                            "element-wise operations may stand between an LSTM and its readers")
             else:
                 reason = reason or f"{name!r} ({type(module).__name__}): {_WHY.get(kind, f'unsupported item {kind.name}')}"
         if not readers and reason is None:
@@ -191,6 +210,30 @@ def groups(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]
         if isinstance(module, nn.MultiheadAttention) and module not in ignored:
             result.append(Group(name, module, module.num_heads, [], [], MHA_HEADS_REASON))
     return result
+
+
+def _lstm_reason(lstm: nn.LSTM) -> str | None:
+    """Why the hidden units of ``lstm`` cannot be arms, or None."""
+    if lstm.num_layers != 1:
+        return (f"nn.LSTM with num_layers={lstm.num_layers}: only the last layer's units reach its output, "
+                "and the inner layers' cannot be masked per row (use one nn.LSTM per layer)")
+    if lstm.proj_size:
+        return f"nn.LSTM with proj_size={lstm.proj_size}: its output channels are projections, not hidden units"
+    return None
+
+
+def _bidirectional_channels(lstm: nn.LSTM, channels: torch.Tensor, n_units: int) -> tuple[torch.Tensor, str | None]:
+    """A reader's channel map for a bidirectional LSTM's output: unit ``j`` is channel ``j``
+    (forward) and ``H + j`` (backward). Torch-Pruning maps only the first half."""
+    size = len(channels)
+    if size % (2 * n_units) or n_units != lstm.hidden_size:
+        return channels, f"reads {size} channels of a bidirectional LSTM of {n_units} units, not a multiple of both halves"
+    halves = channels.reshape(-1, 2, n_units)
+    if not bool((halves[:, 0] == torch.arange(n_units)).all()) or not bool((halves[:, 1] == n_units).all()):
+        return channels, "reads a bidirectional LSTM's output through an index mapping other than (forward, backward)"
+    halves = halves.clone()
+    halves[:, 1] = halves[:, 0]
+    return halves.reshape(-1), None
 
 
 def _head_group(group: Group, qkv: list[nn.Module], attention: dict, heads: bool) -> Group:
@@ -232,8 +275,11 @@ def remove(model: nn.Module, example_inputs, per_group: dict[str, list[int]]) ->
     modules = dict(model.named_modules())
     attention = attention_heads(model)
     graph = build_graph(model, example_inputs)
+    recurrent = {name: idxs for name, idxs in per_group.items() if idxs and isinstance(modules[name], nn.LSTM)}
+    if recurrent:   # their readers, found before anything changes
+        lstm_groups = {g.name: g for g in groups(model, graph, []) if g.name in recurrent}
     for name, idxs in per_group.items():
-        if not idxs:
+        if not idxs or name in recurrent:
             continue
         module = modules[name]
         idxs = sorted(set(int(i) for i in idxs))
@@ -248,7 +294,72 @@ def remove(model: nn.Module, example_inputs, per_group: dict[str, list[int]]) ->
             block.all_head_size = module.out_features
             if hasattr(block, "num_attention_heads"):
                 block.num_attention_heads = module.out_features // size
+    for name, idxs in recurrent.items():
+        group = lstm_groups.get(name)
+        if group is None or group.reason:
+            raise ValueError(f"the units of LSTM {name!r} cannot be removed: "
+                             f"{group.reason if group else 'Torch-Pruning finds no group for its output'}")
+        remove_lstm_units(group, idxs)
     check_shapes(model)
+
+
+def remove_lstm_units(group: Group, idxs) -> None:
+    """Remove hidden units ``idxs`` of the one-layer ``nn.LSTM`` rooting ``group``: their rows in
+    the four gates and their column of the recurrent weights (both directions), and the input
+    channels that carry them in every reader of the group.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.lstm, self.out = nn.LSTM(3, 5, batch_first=True), nn.Linear(5, 2)
+    ...     def forward(self, x):
+    ...         return self.out(self.lstm(x)[0][:, -1])
+    >>> net, x = Net(), torch.randn(2, 4, 3)
+    >>> group = next(g for g in groups(net, build_graph(net, x), [net.out]) if g.name == "lstm")
+    >>> remove_lstm_units(group, [1, 3])
+    >>> net.lstm.hidden_size, tuple(net.lstm.weight_hh_l0.shape), net.out.in_features
+    (3, (12, 3), 3)
+    """
+    lstm, hidden = group.module, group.module.hidden_size
+    gone = sorted({int(i) for i in idxs})
+    if not gone or gone[0] < 0 or gone[-1] >= hidden or len(gone) >= hidden:
+        raise ValueError(f"cannot remove units {gone} of LSTM {group.name!r} with {hidden} hidden units")
+    keep = torch.tensor([j for j in range(hidden) if j not in set(gone)], device=lstm.weight_hh_l0.device)
+    rows = torch.cat([keep + k * hidden for k in range(4)])    # gates i, f, g, o
+    with torch.no_grad():
+        for suffix in ("_l0", "_l0_reverse")[: 2 if lstm.bidirectional else 1]:
+            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                p = getattr(lstm, kind + suffix, None)
+                if p is None:
+                    continue
+                value = p.detach()[rows]
+                if kind == "weight_hh":
+                    value = value[:, keep]
+                setattr(lstm, kind + suffix, nn.Parameter(value.clone(), requires_grad=p.requires_grad))
+    lstm.hidden_size = len(keep)
+    lost = torch.as_tensor(gone)
+    for reader in group.readers:
+        cols = torch.isin(reader.channels.cpu(), lost).nonzero().squeeze(1).tolist()
+        if isinstance(reader.module, nn.Linear):
+            tp.prune_linear_in_channels(reader.module, cols)
+        elif isinstance(reader.module, nn.LSTM):
+            _remove_lstm_inputs(reader.module, cols)
+        else:
+            tp.prune_conv_in_channels(reader.module, cols)
+
+
+def _remove_lstm_inputs(lstm: nn.LSTM, cols: list[int]) -> None:
+    """Remove input channels ``cols`` of a one-layer LSTM (both directions)."""
+    keep = torch.tensor([c for c in range(lstm.input_size) if c not in set(cols)], device=lstm.weight_ih_l0.device)
+    with torch.no_grad():
+        for suffix in ("_l0", "_l0_reverse")[: 2 if lstm.bidirectional else 1]:
+            p = getattr(lstm, "weight_ih" + suffix)
+            setattr(lstm, "weight_ih" + suffix, nn.Parameter(p.detach()[:, keep].clone(), requires_grad=p.requires_grad))
+    lstm.input_size = len(keep)
 
 
 def check_shapes(model: nn.Module) -> None:
@@ -263,6 +374,9 @@ def check_shapes(model: nn.Module) -> None:
         elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None \
                 and len(m.running_mean) != m.num_features:
             bad = f"num_features={m.num_features}"
+        elif isinstance(m, nn.LSTM) and (m.weight_hh_l0.shape != (4 * m.hidden_size, m.hidden_size)
+                                         or m.weight_ih_l0.shape != (4 * m.hidden_size, m.input_size)):
+            bad = f"hidden_size={m.hidden_size}, input_size={m.input_size}"
         if bad:
             raise RuntimeError(f"after removal, module {name!r} has {bad} but weights of shape "
                                f"{tuple(m.weight.shape) if hasattr(m, 'weight') else None}")

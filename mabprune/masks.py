@@ -21,6 +21,11 @@ from torch import nn
 from . import graph, inputs
 from .graph import Reader
 
+#: The extra input that closes a masked LSTM unit's output gate, as a fraction of the dtype's
+#: lowest value: the sigmoid of it is exactly 0, whatever the gate's other (finite, far smaller)
+#: inputs, and times 0 (an unmasked row) it is exactly 0, never NaN.
+CLOSED = 0.25
+
 if TYPE_CHECKING:  # the arms are read here, never built: no import of mabprune.arms at run time
     from .arms import ArmSet, PrunableLayer
 
@@ -54,6 +59,41 @@ def outgoing_weight(arms: ArmSet, layer: PrunableLayer) -> torch.Tensor | None:
     return torch.cat(parts, 1) if parts else None
 
 
+def incoming_weight(layer: PrunableLayer) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Each unit's incoming weights and bias, shapes ``(n_units, -1)`` and ``(n_units, -1)``
+    (None without bias): a Linear's row, a conv's filter, an LSTM unit's rows of the four gates
+    in the input and recurrent weights of every direction (its two biases summed, as they act).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from mabprune.arms import find_arms
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.lstm, self.out = nn.LSTM(3, 5, batch_first=True), nn.Linear(5, 2)
+    ...     def forward(self, x):
+    ...         return self.out(self.lstm(x)[0][:, -1])
+    >>> w, b = incoming_weight(find_arms(Net(), torch.zeros(2, 4, 3)).layers[0])
+    >>> tuple(w.shape), tuple(b.shape)
+    ((5, 32), (5, 4))
+    """
+    module, n = layer.module, layer.n_units
+    if isinstance(module, nn.LSTM):
+        parts, biases = [], []
+        for suffix in ("_l0", "_l0_reverse")[: 2 if module.bidirectional else 1]:
+            for kind in ("weight_ih", "weight_hh"):
+                w = getattr(module, kind + suffix).detach()                  # (4H, in)
+                parts.append(w.reshape(4, n, -1).permute(1, 0, 2).reshape(n, -1))
+            if module.bias:
+                b = (getattr(module, "bias_ih" + suffix) + getattr(module, "bias_hh" + suffix)).detach()
+                biases.append(b.reshape(4, n).t())
+        return torch.cat(parts, 1), (torch.cat(biases, 1) if biases else None)
+    bias = module.bias.detach().reshape(n, -1) if getattr(module, "bias", None) is not None else None
+    return module.weight.detach().reshape(n, -1), bias
+
+
 def _shape(reader: Reader, x: torch.Tensor, rows: int) -> list[int]:
     """Broadcast shape of a reader mask: rows on the batch dim, channels on the channel dim."""
     shape = [1] * x.dim()
@@ -75,6 +115,11 @@ def reader_units(reader: Reader, x: torch.Tensor, n_units: int) -> torch.Tensor:
     vals = xt[:, :, order]                                              # (B, P, n·k) unit-major
     B, P = vals.shape[:2]
     return vals.reshape(B, P, n_units, -1).permute(0, 2, 1, 3).reshape(B, n_units, -1)
+
+
+class RowMismatch(IndexError):
+    """Per-row masks do not line up with a layer's batch (the batched engine then pulls that
+    group with the exact naive loop)."""
 
 
 class Masker:
@@ -108,17 +153,70 @@ class Masker:
             layer.name: torch.ones(layer.n_units, device=device) for layer in arms.layers}
         self.fill = fill or {}
         self._handles: list = []
+        self._patched: list[nn.Module] = []
 
     def __enter__(self) -> "Masker":
         for layer in self.arms.layers:
             for reader in layer.readers:
                 self._handles.append(reader.module.register_forward_pre_hook(self._hook(layer, reader)))
+            if isinstance(layer.module, nn.LSTM):
+                if self.fill.get(layer.name):
+                    raise ValueError(f"replacement='mean' cannot mask the units of LSTM {layer.name!r}: a unit the "
+                                     "LSTM reads back cannot be replaced by its mean")
+                layer.module.forward = self._lstm_forward(layer)   # an instance attribute: nn.Module calls it
+                self._patched.append(layer.module)
         return self
 
     def __exit__(self, *exc) -> None:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        for module in self._patched:
+            del module.forward
+        self._patched.clear()
+
+    def _lstm_forward(self, layer: PrunableLayer):
+        """The LSTM's forward with its masked units' output gates closed, per row.
+
+        A masked unit's output gate gets an extra input of ``CLOSED`` times the dtype's lowest value (through one more input
+        column, so rows may mask different units in one fused call): the gate is then exactly
+        0, so the unit's ``h`` is 0 at every step, in the output, in ``h_n`` and in the
+        recurrence, which is what removing it does. Its initial state is zeroed too.
+        """
+        lstm = layer.module
+        plain = type(lstm).forward.__get__(lstm)
+
+        def forward(x, hx=None):
+            m = self.mask[layer.name]
+            if m.requires_grad or bool((m == 1).all()):
+                return plain(x, hx)   # nothing masked (gates for gradients act at the readers)
+            if not isinstance(x, torch.Tensor) or x.dim() != 3:
+                raise ValueError(f"LSTM {layer.name!r}: its units can be masked on batched (B, T, C) tensors only, "
+                                 f"not {type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
+            hidden, dirs, bd = lstm.hidden_size, 2 if lstm.bidirectional else 1, 0 if lstm.batch_first else 1
+            closed = (m == 0).to(x.dtype)                                   # (H,) or (rows, H)
+            if closed.dim() == 1:
+                closed = closed.expand(x.shape[bd], hidden)
+            if closed.shape[0] != x.shape[bd]:   # e.g. one sequence per image row: which rows belong to which copy is unknown
+                raise RowMismatch(f"LSTM {layer.name!r} runs {x.shape[bd]} sequences for {closed.shape[0]} mask rows, "
+                                  "not one sequence per sample")
+            extra = closed.unsqueeze(1 - bd).expand(*x.shape[:2], hidden) if bd == 0 else \
+                closed.unsqueeze(0).expand(x.shape[0], *closed.shape)
+            gate = torch.zeros(4 * hidden, hidden, dtype=x.dtype, device=x.device)
+            gate[3 * hidden + torch.arange(hidden), torch.arange(hidden)] = CLOSED * torch.finfo(x.dtype).min   # gate order i, f, g, o
+            weights = []
+            for k, w in enumerate(lstm._flat_weights):
+                per_direction = len(lstm._flat_weights) // dirs
+                weights.append(torch.cat([w, gate], 1) if k % per_direction == 0 else w)   # weight_ih of each direction
+            if hx is None:
+                zeros = torch.zeros(dirs, x.shape[bd], hidden, dtype=x.dtype, device=x.device)
+                hx = (zeros, zeros)
+            keep = (1 - closed).unsqueeze(0)
+            hx = (hx[0] * keep, hx[1])
+            out, h_n, c_n = torch._VF.lstm(torch.cat([x, extra], -1), hx, weights, lstm.bias, 1, 0.0,
+                                           lstm.training, lstm.bidirectional, lstm.batch_first)
+            return out, (h_n, c_n * keep)
+        return forward
 
     def _hook(self, layer: PrunableLayer, reader: Reader):
         def hook(module, args):

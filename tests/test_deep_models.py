@@ -1,5 +1,5 @@
 """The deep networks of the deep-learning family at tiny sizes: forward, arms found (hidden
-Linear/Conv layers), masked == removed for channels of every group, batched == naive, and
+Linear/Conv layers, LSTM units), masked == removed for channels of every group, batched == naive, and
 one `prune` run that returns a smaller working model."""
 
 
@@ -32,15 +32,15 @@ TINY = {
     "siamese": (lambda: models.SiameseNet((8, 8), hidden=(10, 8, 6), head=5),
                 lambda n: torch.randn(n, 2, 8, 8), 2, {"encoder.1", "encoder.3", "head.0"}),
     "hrnn": (lambda: models.HierarchicalRNN((1, 8, 8), 10, row_hidden=5, col_hidden=6, hidden=7),
-             lambda n: torch.randn(n, 1, 8, 8), 10, {"dense"}),
+             lambda n: torch.randn(n, 1, 8, 8), 10, {"rows", "cols", "dense"}),
     "resnet20": (lambda: models.ResNet20((1, 12, 12), 10, widths=(4, 6, 8), blocks=1, hidden=6),
                  lambda n: torch.randn(n, 1, 12, 12), 10, {"stages.0.conv1", "stages.1.conv1", "dense"}),
     "text_cnn": (lambda: models.TextCNN(40, 2, embed_dim=8, filters=6, hidden=5),
                  lambda n: _tokens(n), 2, {"conv", "dense"}),
     "lstm": (lambda: models.LSTMClassifier(40, 2, embed_dim=8, lstm=6, hidden=5),
-             lambda n: _tokens(n), 2, {"dense"}),
+             lambda n: _tokens(n), 2, {"lstm", "dense"}),
     "bilstm": (lambda: models.LSTMClassifier(40, 2, embed_dim=8, lstm=6, hidden=5, bidirectional=True),
-               lambda n: _tokens(n), 2, {"dense"}),
+               lambda n: _tokens(n), 2, {"lstm", "dense"}),
     "transformer": (lambda: models.TransformerClassifier(40, 2, d_model=8, heads=2, ff=12, hidden=5, max_len=10,
                                                          dropout=0.0),
                     lambda n: _tokens(n), 2, {"encoder.layers.0.linear1", "dense"}),

@@ -30,10 +30,10 @@ def _tokens(n, length=9, vocab=50, seed=0):
     return tokens
 
 
-def _agree(model, X, y, ids=None, *, max_rows=None, fill=None, nonzero=True, **engine):
+def _agree(model, X, y, ids=None, *, max_rows=None, fill=None, nonzero=True, layers=None, **engine):
     """Batched (reuse on, several chunks) against naive on ``ids``; returns the batched engine
     and the arms (and the naive ΔL when ``nonzero`` is False)."""
-    arms = find_arms(model, inputs.index(X, slice(0, 2)))
+    arms = find_arms(model, inputs.index(X, slice(0, 2)), layers=layers)
     ids = np.arange(arms.n_arms) if ids is None else np.asarray(ids)
     fill = unit_means(model, arms, X) if fill == "mean" else fill
     rows = max_rows or 3 * inputs.length(X)   # three arms per chunk
@@ -76,7 +76,7 @@ def test_lstm_classifier_head_arms_skip_the_lstm_and_equal_naive(bidirectional, 
     torch.manual_seed(2)
     model = LSTMClassifier(50, 3, embed_dim=8, lstm=6, hidden=7, bidirectional=bidirectional).eval()
     X, y = _tokens(12), torch.randint(0, 3, (12,))
-    eng, arms = _agree(model, X, y, fill=fill)
+    eng, arms = _agree(model, X, y, fill=fill, layers=["dense"])   # the head arms (the LSTM's units: test_recurrent_arms)
     actions = dict(zip((getattr(op.func, "__name__", "") for op in eng._plans[reuse.signature(X)].ops),
                        _schedule(eng, arms, X, range(arms.n_arms)).actions))
     assert actions["lstm"] == reuse.SKIP and actions["embedding"] == reuse.SKIP
@@ -112,7 +112,7 @@ def test_a_length_read_from_the_batch(longest):
     X, y = _tokens(12, length=12), torch.randint(0, 3, (12,))
     X[:3, 6:] = 0
     X[longest] = torch.arange(2, 14)
-    eng, arms = _agree(model, X, y)
+    eng, arms = _agree(model, X, y, layers=["dense"])
     schedule = _schedule(eng, arms, X, range(arms.n_arms))
     actions = {getattr(op.func, "__name__", ""): a for op, a in zip(schedule.plan.ops, schedule.actions)}
     assert actions["max"] == reuse.SERVE and actions["__int__"] == reuse.RUN
@@ -135,7 +135,7 @@ def test_the_lstm_runs_once_per_pull_not_once_per_chunk():
     torch.manual_seed(4)
     model = LSTMClassifier(50, 3, embed_dim=8, lstm=6, hidden=7).eval()
     X, y = _tokens(20), torch.randint(0, 3, (20,))
-    arms = find_arms(model, X[:2])
+    arms = find_arms(model, X[:2], layers=["dense"])
     ids = np.arange(arms.n_arms)                        # 7 arms, 3 per chunk: 3 chunks
     for use, expected in ((True, 1), (False, 1 + 3)):   # the unmasked pass, then one per chunk without reuse
         eng = make_engine("batched", model, arms, max_rows=60, reuse=use)

@@ -148,7 +148,9 @@ class HierarchicalRNN(nn.Module):
     Bengio 1996): one LSTM encodes every pixel row, a second LSTM runs over the row codes.
 
     ``rows: LSTM(row_hidden) → columns: LSTM(col_hidden) → Dense hidden → ReLU → classes``.
-    The Dense layers' units are the arms (the LSTM gates are not pruned).
+    The hidden units of both LSTMs and of the Dense layer are arms. Each LSTM's code is the
+    last step of its output sequence (equal to its final hidden state ``h_n``), so that the
+    units' path to the next layer is in the traced graph Torch-Pruning builds.
 
     Examples
     --------
@@ -172,9 +174,9 @@ class HierarchicalRNN(nn.Module):
         b, c, h, w = x.shape
         # Each image row is one sequence of w pixels (channels as features) for the row LSTM.
         rows = x.permute(0, 2, 3, 1).reshape(b * h, w, c)
-        _, (row_code, _) = self.rows(rows)
-        _, (code, _) = self.cols(row_code[-1].reshape(b, h, -1))
-        return self.out(self.act(self.dense(code[-1])))
+        row_code = self.rows(rows)[0][:, -1]
+        code = self.cols(row_code.reshape(b, h, -1))[0][:, -1]
+        return self.out(self.act(self.dense(code)))
 
 
 class _Block(nn.Module):
