@@ -2,7 +2,8 @@
 
 The text models of :mod:`mabprune.models` take the batched engine's general path (they are not
 plain chains of leaf modules). This script times, on one torch thread, a sweep over the dense
-("head") arms of an LSTM and of a bidirectional LSTM classifier, and over the filters, the
+("head") arms and over the hidden units (output gate closed per row) of an LSTM and of a
+bidirectional LSTM classifier, and over the filters, the
 dense units and every arm of a text CNN, with the batched and the naive engine, and prints
 pulls per second of each and the largest difference between them. Sizes follow the standard
 recipes of :mod:`mabprune.study.deep_tasks` (vocabulary 20,000, 64 tokens, widths 64,
@@ -64,6 +65,7 @@ def cases(resnet: bool = True):
         return lambda arms: np.arange(arms.n_arms)[arms.layer_slices()[name]]
 
     out = [("lstm head (dense)", lstm, X, y, group("dense")), ("bilstm head (dense)", bilstm, X, y, group("dense")),
+           ("lstm units (lstm)", lstm, X, y, group("lstm")), ("bilstm units (lstm)", bilstm, X, y, group("lstm")),
            ("text cnn filters (conv)", cnn, X, y, group("conv")), ("text cnn dense", cnn, X, y, group("dense")),
            ("text cnn every arm", cnn, X, y, lambda arms: np.arange(arms.n_arms))]
     if resnet:
