@@ -10,6 +10,11 @@ standard deviation before training; R² is invariant to an affine rescaling of t
 predictions together, so it equals the R² on the original scale. The scikit-learn comparators
 (:mod:`mabprune.study.comparators`) are fitted on the same splits.
 
+The references of a grid (:data:`mabprune.pruning.REFERENCES`) run like the other methods:
+``uniform`` spends the policies' pulls (the same ``rounds``, ``arms_per_round``, mini-batches and
+calibration pass), ``exact`` masks every arm on the whole validation split once per step; every
+record carries ``rows_evaluated``, the unit-rows its scores cost (:class:`mabprune.pruning.PruneResult`).
+
 The cell runs in this process (:func:`mabprune.study.runner.run_grid`), a joblib worker or a
 Dask worker (:mod:`mabprune.study.cluster`); it writes nothing, it emits records.
 """
@@ -25,6 +30,7 @@ import numpy as np
 import torch
 
 from mabprune import data, models, policies
+from mabprune.baselines import DEFINITION_SETS
 from mabprune.pruning import prune
 from mabprune.study import deep_tasks
 from mabprune.study.comparators import fit_score, make_regressor
@@ -56,13 +62,20 @@ def _authors_record(run, common, model, ds, y_val, y_test, seed, device, before,
     splits = {"val": (as_t(ds.X_val, xdt), as_t(y_val, ydt)), "test": (as_t(ds.X_test, xdt), as_t(y_test, ydt))}
     metric = lambda m, X, y: models.evaluate(m, X, y, task=ds.task)  # noqa: E731
     res = run_authors(model, splits, method=run["method"], protocol=common["protocol_name"], amount=run["amount"],
-                      task=ds.task, seed=seed, device=device, metric=metric)
+                      task=ds.task, seed=seed, device=device, metric=metric,
+                      **_definition(run["method"], common["baseline_definitions"]))
     return {**_base(run), **common, "status": "ok", "metric_before": _finite(before),
             "metric_after": _finite(res.score), "score_no_ft": _finite(res.score), "fine_tune_epochs_total": 0,
             "leaky": res.leaky, "pruned_layer": res.layer, "n_removed": res.n_removed, "pulls": res.pulls,
             "removal_curve_select": [_finite(v) for v in res.curve_select],
             "removal_curve_test": [_finite(v) for v in res.curve_test],
             "clipped_fraction": _finite(res.clipped_fraction), "train_time_s": train_time, "prune_time_s": None}
+
+
+def _definition(method: str, definitions: str) -> dict:
+    """The ``baseline_definition`` keyword of :func:`mabprune.prune` for ``method`` under a grid's set."""
+    chosen = DEFINITION_SETS[definitions]
+    return {"baseline_definition": chosen[method]} if method in chosen else {}
 
 
 def run_cell(job: dict, emit: Callable[[dict], None]) -> None:
@@ -135,6 +148,7 @@ def _cell(job: dict, emit) -> None:
 
     protocol = spec.get("protocol", "companion")
     common["protocol_name"] = protocol
+    common["baseline_definitions"] = spec.get("baseline_definitions", "protocol4")
     for run in nets:
         t0 = time.perf_counter()
         try:
@@ -148,7 +162,8 @@ def _cell(job: dict, emit) -> None:
                       batch_size=spec["batch_size"], arms_per_round=spec["arms_per_round"], reward=spec["reward"],
                       scope=spec["scope"], steps=spec["steps"], min_units_per_layer=spec["min_units_per_layer"],
                       rank_by=spec["rank_by"], replacement=spec["replacement"], seed=seed, device=device,
-                      max_batch_fraction=spec.get("max_batch_fraction", 0.25))
+                      max_batch_fraction=spec.get("max_batch_fraction", 0.25),
+                      **_definition(run["method"], common["baseline_definitions"]))
             res = prune(model, (ds.X_val, y_val), **kw, fine_tune=fine_tune if spec["fine_tune_epochs"] > 0 else None)
             after = models.evaluate(res.model, ds.X_test, y_test, task=ds.task)
             # The same pruning without fine-tuning: the second metric (issue 8); `none` is the trained model.
@@ -164,11 +179,12 @@ def _cell(job: dict, emit) -> None:
                    "fine_tune_steps_total": None if ft_steps is None else ft_steps * spec["steps"],
                    "clipped_fraction": _finite(res.clipped_fraction), "params_before": res.params_before,
                    "params_after": res.params_after, "macs_before": res.macs_before, "macs_after": res.macs_after,
-                   "n_removed": res.n_removed, "pulls": res.pulls, "prune_time_s": res.wall_time_s,
+                   "n_removed": res.n_removed, "pulls": res.pulls, "rows_evaluated": res.rows_evaluated,
+                   "prune_time_s": res.wall_time_s,
                    "pull_time_s": res.pull_time_s, "train_time_s": train_time,
                    "pulls_per_second": _finite(res.pulls_per_second), "wall_time_s": time.perf_counter() - t0,
                    "arm_layers": [list(a) for a in res.arm_layers]}
-            if run["method"] in policies.POLICIES and run["kind"] == "prune":
+            if run["method"] in policies.PLAYABLE and run["kind"] == "prune":
                 rec["estimates"] = [float(f"{v:.5g}") for v in np.asarray(res.estimates, float)]
                 rec["counts"] = [int(c) for c in res.counts]
         except Exception as exc:  # noqa: BLE001
