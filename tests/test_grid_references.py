@@ -120,3 +120,27 @@ def test_planted_references_change_no_verdict():
     b = claims.scoreboard({"deep_learning": stats.compare(paper)}, n_boot=200)
     pd.testing.assert_frame_equal(a, b)
     assert "2/2 policies" in a.loc["C7", "evidence"] and "among its 6 network methods" in a.loc["C1", "evidence"]
+
+
+def test_the_no_fine_tuning_score_reuses_what_is_known(tmp_path, monkeypatch):
+    # Issue 17 §3: with one step, the model before its only fine-tuning is the unfine-tuned model;
+    # the sweep's point at the main amount is the main run. Neither is pruned again.
+    from mabprune.study import cells
+
+    calls = []
+    real = cells.prune
+    monkeypatch.setattr(cells, "prune", lambda *a, **k: calls.append(k["method"]) or real(*a, **k))
+    kw = dict(methods=["ucb1", "magnitude", "none"], sweep_methods=["ucb1"], sweep_amounts=[0.5, 0.75], amount=0.5,
+              steps=1, seeds=[0])
+    tuned = run_grid(grid_spec("classification", "smoke", **kw), results_dir=tmp_path / "ft", progress=False)
+    assert (tuned["status"] == "ok").all()
+    assert sorted(calls) == ["magnitude", "none", "ucb1", "ucb1"]     # was 9 prune calls
+    sweep = tuned[(tuned["kind"] == "sweep") & (tuned["amount"] == 0.5)].iloc[0]
+    main = tuned[(tuned["kind"] == "prune") & (tuned["method"] == "ucb1")].iloc[0]
+    assert sweep["reused_from"] == main["key"] != sweep["key"] and sweep["metric_after"] == main["metric_after"]
+    # the score without fine-tuning is what the same grid without fine-tuning measures
+    plain = run_grid(grid_spec("classification", "smoke", fine_tune_epochs=0, **kw), results_dir=tmp_path / "no",
+                     progress=False)
+    for method in ("ucb1", "magnitude"):
+        pick = lambda df: df[(df["kind"] == "prune") & (df["method"] == method)].iloc[0]  # noqa: E731
+        assert pick(tuned)["score_no_ft"] == pick(plain)["metric_after"], method

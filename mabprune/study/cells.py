@@ -146,6 +146,18 @@ def _cell(job: dict, emit) -> None:
                    batch_size=t["train_batch_size"], weight_decay=t["weight_decay"], seed=seed + 1, device=device,
                    clip_norm=clip_norm)
 
+    # The no-fine-tuning score must not redo work whose result is known (issue 17 §3): with one
+    # step, the model just before its only fine-tuning *is* the unfine-tuned pruned model, so it is
+    # scored there; a run identical to one already computed in this cell but for its kind (the
+    # sweep's point at the main amount) takes that run's results.
+    pre_ft: list[float] = []
+
+    def fine_tune_scoring_first(m):
+        if not pre_ft:
+            pre_ft.append(models.evaluate(m, ds.X_test, y_test, task=ds.task))
+        fine_tune(m)
+
+    computed: dict[tuple, dict] = {}
     protocol = spec.get("protocol", "companion")
     common["protocol_name"] = protocol
     common["baseline_definitions"] = spec.get("baseline_definitions", "protocol4")
@@ -157,6 +169,12 @@ def _cell(job: dict, emit) -> None:
                 rec["wall_time_s"] = time.perf_counter() - t0
                 emit(rec)
                 continue
+            same = (run["method"], run["amount"])
+            if same in computed:
+                first = {k: v for k, v in computed[same].items()
+                         if run["kind"] == "prune" or k not in ("estimates", "counts")}
+                emit({**first, **_base(run), "reused_from": first["key"], "wall_time_s": time.perf_counter() - t0})
+                continue
             kw = dict(method=run["method"], amount=run["amount"], rounds=spec["rounds"],
                       loss_fn="mse" if ds.task == "regression" else "cross_entropy",
                       batch_size=spec["batch_size"], arms_per_round=spec["arms_per_round"], reward=spec["reward"],
@@ -164,13 +182,18 @@ def _cell(job: dict, emit) -> None:
                       rank_by=spec["rank_by"], replacement=spec["replacement"], seed=seed, device=device,
                       max_batch_fraction=spec.get("max_batch_fraction", 0.25),
                       **_definition(run["method"], common["baseline_definitions"]))
-            res = prune(model, (ds.X_val, y_val), **kw, fine_tune=fine_tune if spec["fine_tune_epochs"] > 0 else None)
+            one_step = spec["steps"] == 1 and run["method"] != "none"
+            pre_ft.clear()
+            res = prune(model, (ds.X_val, y_val), **kw, fine_tune=None if spec["fine_tune_epochs"] == 0
+                        else fine_tune_scoring_first if one_step else fine_tune)
             after = models.evaluate(res.model, ds.X_test, y_test, task=ds.task)
             # The same pruning without fine-tuning: the second metric (issue 8); `none` is the trained model.
             if spec["fine_tune_epochs"] == 0:
                 no_ft = after
             elif run["method"] == "none":
                 no_ft = before
+            elif one_step:
+                no_ft = pre_ft[0]
             else:
                 no_ft = models.evaluate(prune(model, (ds.X_val, y_val), **kw).model, ds.X_test, y_test, task=ds.task)
             rec = {**_base(run), **common, "status": "ok", "metric_before": _finite(before),
@@ -187,6 +210,7 @@ def _cell(job: dict, emit) -> None:
             if run["method"] in policies.PLAYABLE and run["kind"] == "prune":
                 rec["estimates"] = [float(f"{v:.5g}") for v in np.asarray(res.estimates, float)]
                 rec["counts"] = [int(c) for c in res.counts]
+            computed[same] = rec
         except Exception as exc:  # noqa: BLE001
             rec = error_record(run, exc, **common, train_time_s=train_time)
         emit(rec)
