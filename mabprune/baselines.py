@@ -4,6 +4,30 @@ Each function returns a *safety score* per arm, on the same convention as a band
 estimates: higher means safer to remove. :func:`mabprune.prune` removes the highest-scoring
 arms, so every method goes through one selection and one removal path.
 
+Two baselines have several *definitions* in the literature, each kept by name (see
+:data:`DEFINITIONS`; the first of each is the default of :func:`mabprune.prune`):
+
+``taylor``
+    ``molchanov2019`` (default): Molchanov, Mallya, Tyree, Frosio & Kautz (2019), "Importance
+    Estimation for Neural Network Pruning", CVPR, eq. 8 with a gate per unit: the importance of
+    a unit is ``(Σ_rows a·∂L/∂a)²`` on one mini-batch (summed over the spatial positions of a
+    conv channel, ``L`` the mini-batch's mean loss), averaged over the mini-batches of the
+    selection split. ``signed``: the first-order estimate of ΔL itself, ``−Σ a·∂L/∂a`` over the
+    whole split (no absolute value: a unit whose removal is predicted to lower the loss ranks
+    safest). ``abs_split``: ``|Σ a·∂L/∂a|`` over the whole split (Molchanov, Tyree, Karras,
+    Aila & Kautz, 2017, "Pruning Convolutional Neural Networks for Resource Efficient
+    Inference", ICLR, eq. 7 on the whole split rather than averaged over mini-batches): the
+    definition of protocol 4.
+``magnitude``
+    ``incoming`` (default): the ℓ2 norm of the unit's incoming weights, its row of ``W`` (its
+    filter for a conv), the bias left out, as the neuron/filter norm of Li, Kadav, Durdanovic,
+    Samet & Graf (2017), "Pruning Filters for Efficient ConvNets" (who use ℓ1) and Torch-Pruning's
+    ``MagnitudeImportance(p=2)``, whose default also leaves the bias out: a bias shifts a unit,
+    it does not scale its response to the input. ``in_out``: the norm of the incoming row,
+    the bias and the outgoing column together: the definition of protocol 4.
+
+Higher scores are safer to remove for every definition: an importance ``I`` becomes ``−I``.
+
 Under ``scope="global"`` one ranking spans layers of very different fan-in, so by default each
 score is *normalised per layer*: divided by the ℓ2 norm of that layer's scores (Molchanov et
 al., 2017). ``variant="raw"`` keeps the raw scores; for Taylor, ``variant="signed"`` is the
@@ -32,6 +56,53 @@ REFERENCES = ("exact",)
 #: Score variants: ``normalized`` (per-layer ℓ2 normalisation, the default under
 #: ``scope="global"``), ``raw`` (no normalisation) and, for Taylor only, ``signed``.
 VARIANTS = ("normalized", "raw", "signed")
+#: The definitions of the baselines that have several, the default first (see the module docstring).
+DEFINITIONS = {"taylor": ("molchanov2019", "signed", "abs_split"), "magnitude": ("incoming", "in_out")}
+#: Named sets of definitions, one per grid setting (:class:`mabprune.study.profiles.GridSpec`):
+#: ``reference`` the defaults above, ``protocol4`` those under which the committed tabular and
+#: verdict records were computed (issue 8), kept so that their keys and results stay valid.
+DEFINITION_SETS = {"reference": {m: d[0] for m, d in DEFINITIONS.items()},
+                   "protocol4": {"taylor": "abs_split", "magnitude": "in_out"}}
+
+
+def check_definition(method: str, definition: str) -> str:
+    """The definition of baseline ``method`` that ``definition`` names (``"default"``: the first).
+
+    Parameters
+    ----------
+    method : str
+        A method of :func:`mabprune.prune`.
+    definition : str
+        ``"default"``, or one of ``DEFINITIONS[method]``.
+
+    Returns
+    -------
+    str
+        The resolved definition; ``"default"`` for a method with only one.
+
+    Raises
+    ------
+    ValueError
+        Naming the definition, when ``method`` has no such definition.
+
+    Examples
+    --------
+    >>> check_definition("taylor", "default"), check_definition("magnitude", "in_out")
+    ('molchanov2019', 'in_out')
+    >>> check_definition("random", "default")
+    'default'
+    """
+    if method not in DEFINITIONS:
+        if definition != "default":
+            raise ValueError(f"baseline_definition {definition!r} given, but method {method!r} has one definition "
+                             f"(definitions exist for {tuple(DEFINITIONS)})")
+        return definition
+    if definition == "default":
+        return DEFINITIONS[method][0]
+    if definition not in DEFINITIONS[method]:
+        raise ValueError(f"unknown definition {definition!r} of baseline {method!r}: use one of "
+                         f"{('default',) + DEFINITIONS[method]}")
+    return definition
 
 
 def normalize_per_layer(scores: np.ndarray, arms: ArmSet) -> np.ndarray:
@@ -61,17 +132,31 @@ def _check_variant(method: str, variant: str) -> None:
         raise ValueError(f"unknown variant {variant!r} for baseline {method!r}: use one of {allowed}")
 
 
-def magnitude_scores(arms: ArmSet, *, variant: str = "raw") -> np.ndarray:
-    """Minus the L2 norm of each unit's incoming and outgoing weights.
-
-    The incoming weights are the unit's row of ``W`` (its filter for a conv) and its bias; the
-    outgoing weights are the consumer's columns that read the unit.
+def magnitude_scores(arms: ArmSet, *, variant: str = "raw", definition: str = "incoming") -> np.ndarray:
+    """Minus the ℓ2 norm of each unit's weights: incoming (default) or incoming and outgoing.
 
     Parameters
     ----------
+    arms : ArmSet
+        The arms of the network (:func:`mabprune.arms.find_arms`).
     variant : {"raw", "normalized"}, default="raw"
         ``normalized`` divides each layer's norms by their ℓ2 norm
         (:func:`normalize_per_layer`), so that layers of different fan-in compare.
+    definition : {"incoming", "in_out"}, default="incoming"
+        ``incoming``: ``‖W[u]‖₂``, the unit's row of ``W`` (its filter for a conv), without the
+        bias (Li et al., 2017; Torch-Pruning's ``MagnitudeImportance``). ``in_out``:
+        ``‖(W[u], b[u], W_next[:, u])‖₂``, the row, the bias and the consumer's columns that
+        read the unit (protocol 4).
+
+    Returns
+    -------
+    np.ndarray
+        One safety score per arm (higher = safer to remove).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``variant`` or ``definition``, naming it.
 
     Examples
     --------
@@ -82,13 +167,21 @@ def magnitude_scores(arms: ArmSet, *, variant: str = "raw") -> np.ndarray:
     >>> with torch.no_grad():
     ...     _ = model[0].weight.copy_(torch.tensor([[1.0, 0], [3, 0], [0, 0]])), model[0].bias.zero_()
     ...     _ = model[2].weight.copy_(torch.tensor([[0.0, 4, 0]]))
-    >>> magnitude_scores(find_arms(model, torch.zeros(1, 2))).tolist()
+    >>> arms = find_arms(model, torch.zeros(1, 2))
+    >>> magnitude_scores(arms).tolist()
+    [-1.0, -3.0, -0.0]
+    >>> magnitude_scores(arms, definition="in_out").tolist()
     [-1.0, -5.0, -0.0]
     """
+    _check_variant("magnitude", variant)
+    definition = check_definition("magnitude", definition)
     scores = []
     for layer in arms.layers:
         w_in = layer.module.weight.detach().reshape(layer.n_units, -1)
         sq = (w_in.double() ** 2).sum(1)
+        if definition == "incoming":
+            scores.append(-sq.sqrt().cpu().numpy())
+            continue
         if layer.module.bias is not None:
             # reshape: a head unit spans several output channels (their biases add up)
             sq += (layer.module.bias.detach().double() ** 2).reshape(layer.n_units, -1).sum(1)
@@ -96,7 +189,6 @@ def magnitude_scores(arms: ArmSet, *, variant: str = "raw") -> np.ndarray:
         if w_out is not None:
             sq += (w_out.double() ** 2).sum(1)
         scores.append(-sq.sqrt().cpu().numpy())
-    _check_variant("magnitude", variant)
     out = np.concatenate(scores)
     return normalize_per_layer(out, arms) if variant == "normalized" else out
 
@@ -152,20 +244,51 @@ def activation_variation_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor,
 
 
 def taylor_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, y: torch.Tensor, loss: LossFn, *,
-                  fill: dict | None = None, batch_size: int = 512, variant: str = "normalized") -> np.ndarray:
-    """Molchanov et al.'s first-order criterion from one backward pass over a mask gate.
+                  fill: dict | None = None, batch_size: int = 512, variant: str = "normalized",
+                  definition: str = "molchanov2019") -> np.ndarray:
+    """First-order (Taylor) safety scores from backward passes through a gate per unit.
 
     Each unit's output ``a`` is multiplied by a gate ``g = 1``, so ``∂L/∂g = Σ a·∂L/∂a``, the
-    sum over the reward samples (and positions, for a conv channel) of the mean loss ``L``.
-    Removing the unit sets ``g = 0``: ``ΔL ≈ −∂L/∂g``. Eval mode, like the pulls.
+    sum over the rows (and the positions, for a conv channel) of the loss ``L``; removing the
+    unit sets ``g = 0``, so ``ΔL ≈ −∂L/∂g``. Eval mode, like the pulls.
 
     Parameters
     ----------
+    model : nn.Module
+        The network.
+    arms : ArmSet
+        Its arms (:func:`mabprune.arms.find_arms`).
+    X, y : Tensor
+        The selection split (the reward data).
+    loss : callable
+        Per-sample loss ``loss(output, y)``.
+    fill : dict, optional
+        What a masked unit outputs (see :class:`mabprune.masks.Masker`); only the gates' values
+        matter here.
+    batch_size : int, default=512
+        Rows per mini-batch. For ``molchanov2019`` it is the mini-batch over which
+        ``Σ a·∂L/∂a`` is taken before squaring (``L`` the mini-batch's mean loss); for the other
+        two it only bounds memory (their sum is over the whole split).
     variant : {"normalized", "raw", "signed"}, default="normalized"
-        ``normalized``: safety ``−|∂L/∂g|`` divided per layer by the ℓ2 norm of the layer's
-        ``|∂L/∂g|`` (Molchanov et al., 2017); ``raw``: ``−|∂L/∂g|``; ``signed``: the signed
-        estimate ``∂L/∂g = −ΔL`` (the criterion before issue 8: no absolute value, so a unit
-        whose removal is predicted to *lower* the loss ranks safest).
+        ``normalized``: each layer's scores divided by their ℓ2 norm (Molchanov et al., 2017);
+        ``raw``: as they are; ``signed`` is kept as the older spelling of
+        ``definition="signed"`` with ``variant="raw"``.
+    definition : {"molchanov2019", "signed", "abs_split"}, default="molchanov2019"
+        ``molchanov2019``: importance ``mean_b (Σ_{rows of b} a·∂L_b/∂a)²`` over the mini-batches
+        ``b`` of ``(X, y)`` in order, each weighted by its rows (a short last batch counts for
+        its share); safety is minus it (Molchanov et al., 2019, eq. 8). ``signed``: safety
+        ``∂L/∂g = −ΔL`` on the whole split. ``abs_split``: safety ``−|∂L/∂g|`` on the whole
+        split (protocol 4).
+
+    Returns
+    -------
+    np.ndarray
+        One safety score per arm (higher = safer to remove).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``variant`` or ``definition``, naming it.
 
     Examples
     --------
@@ -182,27 +305,56 @@ def taylor_scores(model: nn.Module, arms: ArmSet, X: torch.Tensor, y: torch.Tens
     >>> X, y = torch.tensor([[1.0], [2.0]]), torch.tensor([1.0, 2.0])
     >>> mse = lambda o, t: (o.squeeze(1) - t) ** 2
     >>> arms = find_arms(model, X)
-    >>> taylor_scores(model, arms, X, y, mse, variant="signed").round(3).tolist()
+    >>> taylor_scores(model, arms, X, y, mse, definition="signed", variant="raw").round(3).tolist()
     [10.0, 20.0]
-    >>> taylor_scores(model, arms, X, y, mse).round(3).tolist()
+    >>> taylor_scores(model, arms, X, y, mse, definition="abs_split").round(3).tolist()
     [-0.447, -0.894]
+
+    With mini-batches of one row, ``∂L/∂g`` is 4 and 8 on the first, 16 and 32 on the second:
+
+    >>> taylor_scores(model, arms, X, y, mse, batch_size=1, variant="raw").round(3).tolist()
+    [-136.0, -544.0]
     """
     _check_variant("taylor", variant)
+    if variant == "signed":  # the older spelling
+        definition, variant = "signed", "raw"
+    definition = check_definition("taylor", definition)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     device = y.device
     gates = {layer.name: torch.ones(layer.n_units, device=device, requires_grad=True) for layer in arms.layers}
     masker = Masker(model, arms, fill=fill, mask=gates)   # the gates multiply every reader's input
     n = inputs.length(X)
+    squares = np.zeros(arms.n_arms)
     try:
         with inputs.eval_mode(model), masker:
             for start in range(0, n, batch_size):
                 xb, yb = inputs.index(X, slice(start, start + batch_size)), y[start:start + batch_size]
-                (loss(inputs.call(model, xb), yb).sum() / n).backward()
+                rows = len(yb)
+                if definition == "molchanov2019":  # this mini-batch's own ∂L_b/∂g, squared
+                    (loss(inputs.call(model, xb), yb).sum() / rows).backward()
+                    grad = _gate_grad(gates, arms)
+                    squares += rows * grad ** 2
+                    for g in gates.values():
+                        g.grad = None
+                else:  # the gradients of the whole split's mean loss accumulate
+                    (loss(inputs.call(model, xb), yb).sum() / n).backward()
     finally:
         model.zero_grad(set_to_none=True)
-    grad = np.concatenate([gates[layer.name].grad.double().cpu().numpy() for layer in arms.layers])
-    if variant == "signed":
-        return grad
-    return -normalize_per_layer(np.abs(grad), arms) if variant == "normalized" else -np.abs(grad)
+    if definition == "molchanov2019":
+        importance = squares / n
+    else:
+        grad = _gate_grad(gates, arms)
+        if definition == "signed":
+            return normalize_per_layer(grad, arms) if variant == "normalized" else grad
+        importance = np.abs(grad)
+    return -normalize_per_layer(importance, arms) if variant == "normalized" else -importance
+
+
+def _gate_grad(gates: dict, arms: ArmSet) -> np.ndarray:
+    """The gates' gradients in arm order (zeros for a gate the loss does not reach)."""
+    return np.concatenate([np.zeros(layer.n_units) if gates[layer.name].grad is None
+                           else gates[layer.name].grad.double().cpu().numpy() for layer in arms.layers])
 
 
 def exact_scores(model: nn.Module, arms: ArmSet, X, y: torch.Tensor, loss: LossFn, *, fill: dict | None = None,
@@ -221,14 +373,23 @@ def random_scores(arms: ArmSet, seed: int | None = 0) -> np.ndarray:
 
 
 def baseline_removal(method, model, arms: ArmSet, X, y, loss, fill, n_remove, scope, min_units, seed, batch_size,
-              variant="raw"):
-    """Scores and removal of a baseline method (ties broken at random, seeded)."""
+                     variant="raw", definition="default"):
+    """Scores and removal of a baseline method (ties broken at random, seeded).
+
+    ``definition`` (see :data:`DEFINITIONS`) chooses Taylor's and magnitude's formula; Taylor's
+    ``molchanov2019`` mini-batches have ``batch_size`` rows (the reward mini-batch size).
+    """
     if method == "none":
         return np.zeros(arms.n_arms), np.array([], dtype=np.int64)
+    definition = check_definition(method, definition)
     if method == "magnitude":
-        scores = magnitude_scores(arms, variant=variant)
+        scores = magnitude_scores(arms, variant=variant, definition=definition)
     elif method == "taylor":
-        scores = taylor_scores(model, arms, X, y, loss, fill=fill, batch_size=batch_size * 4, variant=variant)
+        if variant == "signed":
+            definition, variant = "signed", "raw"
+        chunk = batch_size if definition == "molchanov2019" else batch_size * 4
+        scores = taylor_scores(model, arms, X, y, loss, fill=fill, batch_size=chunk, variant=variant,
+                               definition=definition)
     elif method == "random":
         scores = random_scores(arms, seed)
     elif method == "exact":

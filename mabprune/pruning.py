@@ -31,8 +31,10 @@ from .rewards import REWARD_SIGNALS, REWARDS, make_reward, reward_batch, zero_on
 #: Every method of :func:`prune`: the six bandit policies, then the baselines (the one list;
 #: the study's grids and the analysis import it from here).
 METHODS = tuple(policies.POLICIES) + baselines.BASELINES
-#: References beyond the paper, accepted by :func:`prune` but not in the study's grids yet:
-#: uniform allocation (the control of the policies) and the exact ranking (:mod:`mabprune.truth`).
+#: References beyond the paper: uniform allocation (the control of the policies) and the exact
+#: ranking (:mod:`mabprune.truth`). Methods of the standard and full deep-learning grids, shown
+#: beside ``none`` and ``random``, never a policy or a baseline of a claim's rule (the one list:
+#: the study and the analysis import it from here).
 REFERENCES = tuple(policies.CONTROLS) + baselines.REFERENCES
 
 
@@ -83,6 +85,10 @@ class PruneResult:
     pull_time_s: float
     arm_layers: list[tuple[str, int]] = field(default_factory=list)
     clipped_fraction: float = float("nan")  # rewards clipped by the 'unit'/'margin' scale (policies only)
+    #: Unit-rows the scores cost, summed over the steps: a pull masks one arm on one mini-batch
+    #: (pulls × its rows, calibration included); ``exact`` masks every arm on the whole split
+    #: (arms × rows per step); 0 for the heuristics, which mask nothing.
+    rows_evaluated: int = 0
 
     @property
     def pulls_per_second(self) -> float:
@@ -104,7 +110,7 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
           # --- protocol options (issue 8; implemented in rewards.py and baselines.py) ---
           reward_signal: str = "loss", margin: float | None = None, calibration_batches: int = 4,
           max_batch_fraction: float | None = None, baseline_variant: str = "auto",
-          heads: bool = False, progress: bool | None = None) -> PruneResult:
+          baseline_definition: str = "default", heads: bool = False, progress: bool | None = None) -> PruneResult:
     """Prune ``amount`` of a network's hidden units with a bandit policy or a baseline.
 
     Every hidden unit (output unit of an ``nn.Linear``, output channel of an ``nn.Conv2d``,
@@ -192,6 +198,11 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         Scores of magnitude, activation variation and Taylor: ``auto`` is ``normalized``
         (per-layer ℓ2) under ``scope="global"`` and ``raw`` otherwise; ``signed`` is the
         older signed Taylor score (see :mod:`mabprune.baselines`).
+    baseline_definition : str, default="default"
+        Which published formula of Taylor or magnitude (:data:`mabprune.baselines.DEFINITIONS`):
+        ``default`` is Molchanov et al. (2019)'s mini-batch-averaged squared first-order term for
+        Taylor and the incoming-weight norm for magnitude; ``signed`` or ``abs_split`` (Taylor)
+        and ``in_out`` (magnitude) are the earlier ones. Only these two methods take another value.
     heads : bool, default=False
         Make the attention heads of Hugging Face style blocks arms (see
         :func:`mabprune.arms.find_arms`); removal drops whole heads.
@@ -230,12 +241,12 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
     >>> result.model[0].out_features, result.params_before, result.params_after
     (8, 131, 67)
     """
-    baseline_variant = _check_arguments(
+    baseline_variant, baseline_definition = _check_arguments(
         method=method, amount=amount, rounds=rounds, batch_size=batch_size, arms_per_round=arms_per_round,
         steps=steps, min_units_per_layer=min_units_per_layer, calibration_batches=calibration_batches,
         reward=reward, scope=scope, rank_by=rank_by, replacement=replacement, engine=engine, seed=seed,
         reward_signal=reward_signal, baseline_variant=baseline_variant, policy_params=policy_params,
-        fine_tune=fine_tune, max_batch_fraction=max_batch_fraction, margin=margin)
+        fine_tune=fine_tune, max_batch_fraction=max_batch_fraction, margin=margin, definition=baseline_definition)
     start_time = time.perf_counter()
     loss, device = make_loss(loss_fn), inputs.resolve_device(device)
     X, y = inputs.as_tensors(data, target)
@@ -264,7 +275,8 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         else:
             scores, removal = _baseline_scores(work, arms, X, y, method=method, loss=loss, fill=fill, step=step,
                                                n_remove=n_remove, scope=scope, min_units_per_layer=min_units_per_layer,
-                                               seed=seed, batch_size=batch_size, variant=baseline_variant, ledger=ledger)
+                                               seed=seed, batch_size=batch_size, variant=baseline_variant,
+                                               definition=baseline_definition, ledger=ledger)
         ledger.first_step(scores, seed=seed, step=step)
         if method != "none" and len(removal):
             ledger.remove(work, arms, removal, example, fill)
@@ -281,8 +293,10 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
 
 def _check_arguments(*, method, amount, rounds, batch_size, arms_per_round, steps, min_units_per_layer,
                      calibration_batches, reward, scope, rank_by, replacement, engine, seed, reward_signal,
-                     baseline_variant, policy_params, fine_tune, max_batch_fraction, margin) -> str:
-    """Every argument of :func:`prune` checked before any compute; returns the resolved baseline variant."""
+                     baseline_variant, policy_params, fine_tune, max_batch_fraction, margin,
+                     definition="default") -> tuple[str, str]:
+    """Every argument of :func:`prune` checked before any compute; returns the resolved baseline
+    variant and definition."""
     if method not in METHODS + REFERENCES:
         raise ValueError(f"unknown method {method!r}: use one of {METHODS + REFERENCES}")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -316,9 +330,14 @@ def _check_arguments(*, method, amount, rounds, batch_size, arms_per_round, step
     if baseline_variant == "signed" and method != "taylor":
         raise ValueError(f"baseline_variant='signed' exists for method 'taylor' only, not {method!r}")
     make_reward(reward, margin=margin)  # raises on a bad margin
+    definition = baselines.check_definition(method, definition)
+    if baseline_variant == "signed" and definition not in ("signed", "molchanov2019"):
+        raise ValueError(f"baseline_variant='signed' is the definition 'signed', not baseline_definition {definition!r}")
+    if baseline_variant == "signed":
+        return "signed", "signed"
     if baseline_variant == "auto":
-        return "normalized" if scope == "global" else "raw"
-    return baseline_variant
+        return ("normalized" if scope == "global" else "raw"), definition
+    return baseline_variant, definition
 
 
 def _prepare(work: nn.Module, X, y: torch.Tensor, *, loss_fn, loss, method, layers, ignored_layers, heads,
@@ -395,16 +414,19 @@ def _bandit_scores(work, arms: ArmSet, X, y, *, step, n_remove, fill, ledger, en
         if bar is not None:
             bar.close()
     ledger.pulled(n_pulls, time.perf_counter() - t0, info["n_clipped"], info["n_rewards"], estimates, counts)
+    ledger.rows += int(n_pulls) * int(batch_size)
     removal = select_removals(scores, arms, n_remove, scope=scope, min_units_per_layer=min_units_per_layer,
                               rng=info["rng"])
     return scores, removal
 
 
 def _baseline_scores(work, arms: ArmSet, X, y, *, method, loss, fill, step, n_remove, scope, min_units_per_layer,
-                     seed, batch_size, variant, ledger):
-    """One baseline step: its safety scores and the arms it removes (no pulls)."""
+                     seed, batch_size, variant, ledger, definition="default"):
+    """One baseline step: its safety scores and the arms it removes (no pulls; ``exact`` costs its sweep)."""
     estimates, removal = baseline_removal(method, work, arms, X, y, loss, fill, n_remove, scope,
-                                          min_units_per_layer, seed + step, batch_size, variant)
+                                          min_units_per_layer, seed + step, batch_size, variant, definition)
+    if method == "exact":
+        ledger.rows += arms.n_arms * inputs.length(X)
     ledger.scored(estimates, np.zeros(arms.n_arms, dtype=np.int64))
     return estimates, removal
 
@@ -420,7 +442,7 @@ class _Ledger:
         self.removed: dict[str, list[int]] = {name: [] for name in self.layer_names}
         self.macs_before, self.params_before = macs_before, params_before
         self.history: list[dict] = []
-        self.pulls, self.pull_time, self.n_clipped, self.n_rewards = 0, 0.0, 0, 0
+        self.pulls, self.pull_time, self.n_clipped, self.n_rewards, self.rows = 0, 0.0, 0, 0, 0
         self._last: tuple | None = None
         self.first: tuple | None = None
 
@@ -449,5 +471,5 @@ class _Ledger:
             model=work, method=method, ranking=ranking, estimates=estimates, counts=counts, history=self.history,
             removed={k: sorted(v) for k, v in self.removed.items()}, params_before=self.params_before,
             params_after=params_after, macs_before=self.macs_before, macs_after=macs_after, pulls=self.pulls,
-            wall_time_s=wall_time_s, pull_time_s=self.pull_time, arm_layers=self.arm_layers,
+            wall_time_s=wall_time_s, pull_time_s=self.pull_time, arm_layers=self.arm_layers, rows_evaluated=self.rows,
             clipped_fraction=self.n_clipped / self.n_rewards if self.n_rewards else float("nan"))

@@ -38,17 +38,17 @@ def test_taylor_matches_a_hand_computed_example():
     # a1: mean(2·7x·1·x) = 14·2.5 = 35; a2: mean(2·7x·3·2x) = 84·2.5 = 210; b1 = 35; b2 = 210.
     signed = baselines.taylor_scores(model, arms, X, y, mse, variant="signed")
     np.testing.assert_allclose(signed, [35.0, 210.0, 35.0, 210.0], rtol=1e-6)
-    np.testing.assert_allclose(baselines.taylor_scores(model, arms, X, y, mse, variant="raw"),
+    np.testing.assert_allclose(baselines.taylor_scores(model, arms, X, y, mse, variant="raw", definition="abs_split"),
                                [-35.0, -210.0, -35.0, -210.0], rtol=1e-6)
     n = np.hypot(35.0, 210.0)
-    np.testing.assert_allclose(baselines.taylor_scores(model, arms, X, y, mse),
+    np.testing.assert_allclose(baselines.taylor_scores(model, arms, X, y, mse, definition="abs_split"),
                                [-35 / n, -210 / n, -35 / n, -210 / n], rtol=1e-6)
     # The absolute value: a unit whose removal lowers the loss a lot is not "safest".
     with torch.no_grad():
         model[4].weight[0, 1] = -3.0
     signed = baselines.taylor_scores(model, arms, X, y, mse, variant="signed")
     assert signed[1] < 0 < signed[0] or signed[0] < 0 < signed[1]
-    raw = baselines.taylor_scores(model, arms, X, y, mse, variant="raw")
+    raw = baselines.taylor_scores(model, arms, X, y, mse, variant="raw", definition="abs_split")
     np.testing.assert_allclose(raw, -np.abs(signed))
 
 
@@ -57,9 +57,9 @@ def test_normalised_magnitude_matches_a_hand_computed_example():
     arms = find_arms(model, torch.ones(1, 1))
     # Layer 0 unit norms: in (1, 0 bias) + out column (1, 0) -> sqrt(2); (2) + (0, 1) -> sqrt(5).
     # Layer 2: in rows (1, 0), (0, 1) + out 1, 3 -> sqrt(2), sqrt(10).
-    raw = baselines.magnitude_scores(arms)
+    raw = baselines.magnitude_scores(arms, definition="in_out")
     np.testing.assert_allclose(raw, -np.sqrt([2, 5, 2, 10]))
-    norm = baselines.magnitude_scores(arms, variant="normalized")
+    norm = baselines.magnitude_scores(arms, variant="normalized", definition="in_out")
     np.testing.assert_allclose(norm, -np.sqrt([2 / 7, 5 / 7, 2 / 12, 10 / 12]))
     with pytest.raises(ValueError, match="unknown variant 'signed' for baseline 'magnitude'"):
         baselines.magnitude_scores(arms, variant="signed")

@@ -214,11 +214,11 @@ def test_unparseable_lines_are_set_aside_with_a_warning_not_deleted(tmp_path):
 
 
 def test_load_records_prefers_the_current_protocol_over_a_later_old_one(tmp_path):
-    from mabprune.study.plan import PROTOCOL_VERSION
+    from mabprune.study.plan import CURRENT_PROTOCOLS, PROTOCOL_VERSION
 
     run = dict(family="classification", dataset="d1", method="ucb1", kind="prune", seed=0, amount=0.5, status="ok")
     current = dict(run, key="d1|ucb1|0|new", metric_after=0.9, params={"protocol": PROTOCOL_VERSION})
-    old = dict(run, key="d1|ucb1|0|old", metric_after=0.1, params={"protocol": PROTOCOL_VERSION - 1})
+    old = dict(run, key="d1|ucb1|0|old", metric_after=0.1, params={"protocol": min(CURRENT_PROTOCOLS) - 1})
     rerun = dict(current, key="d1|ucb1|0|new2", metric_after=0.8)  # the current protocol, rerun: latest wins
     (tmp_path / "classification.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (current, old)))
     assert load_records(tmp_path)["key"].tolist() == ["d1|ucb1|0|new"]

@@ -19,6 +19,11 @@ Every rule naming a policy is run a second time with ``random`` (random pruning)
 of that policy. A claim whose rule random pruning passes as well is reported as "holds, but
 random pruning passes too": what it credits to the bandit is then no more than pruning
 plus fine-tuning gives. No verdict is edited by hand.
+
+The references (:data:`mabprune.pruning.REFERENCES`: uniform allocation and the exact ranking)
+take no part in any rule: :func:`scoreboard` removes their columns before it decides, so that
+they count neither as a policy, nor as a baseline, nor among the methods of C1, nor in a
+correction over the family table.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from scipy import stats as _stats
 
 from mabprune.analysis.costs import PRACTICAL_RATIO, NotEnoughData as _NotEnoughData, c10 as _c10
 from mabprune.analysis.evidence import DEFAULT_ROPE, bootstrap_best_probability, pair_evidence
-from mabprune.analysis.stats import (CLASSIFIERS, FAMILIES, FAMILY_ALIASES, MAB_POLICIES, REGRESSORS, Comparison,
+from mabprune.analysis.stats import (CLASSIFIERS, FAMILIES, FAMILY_ALIASES, MAB_POLICIES, REFERENCES, REGRESSORS,
+                                     Comparison,
                                      check_alpha, check_comparison, compare, friedman_min_p, holm,
                                      nemenyi_critical_difference, wilcoxon_min_p)
 
 __all__ = ["CLAIMS", "CONTROL", "COST_COLUMNS", "FAMILY_ALIASES", "POWER", "PRACTICAL_RATIO", "RULES",
-           "VERDICTS", "family_name", "scoreboard", "verdict_counts"]
+           "VERDICTS", "family_name", "scoreboard", "verdict_counts", "without_references"]
 
 #: The five verdicts, in the order the scoreboard counts them.
 VERDICTS = ("holds", "holds, but random pruning passes too", "does not hold",
@@ -232,6 +238,7 @@ def scoreboard(comparisons: dict[str, Comparison], *, costs: pd.DataFrame | None
         raise ValueError(f"seed must be an integer in [0, 2**32); got {seed!r}")
     o = _Options(float(alpha), float(threshold), float(confidence), float(rope), int(n_boot),
                  int(seed))
+    comparisons = {family: without_references(c) for family, c in comparisons.items()}
     rows = {}
     for claim_id, (family, claim) in CLAIMS.items():
         rule = RULES[claim_id].format(alpha=f"{alpha:g}", threshold=f"{threshold:g}",
@@ -256,6 +263,39 @@ def scoreboard(comparisons: dict[str, Comparison], *, costs: pd.DataFrame | None
         rows[claim_id] = {"family": family, "claim": claim, "rule": rule,
                           "evidence": evidence, "control": control, "verdict": verdict}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("id")
+
+
+def without_references(comparison: Comparison) -> Comparison:
+    """The comparison without the columns of :data:`mabprune.pruning.REFERENCES`, recomputed.
+
+    The rules of :func:`scoreboard` decide among the paper's methods only: a reference in the
+    table would shift every mean rank, the Nemenyi critical difference and the set of methods
+    of C1.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        From :func:`mabprune.analysis.stats.compare`.
+
+    Returns
+    -------
+    Comparison
+        ``comparison`` itself when it has no reference column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> c = compare(pd.DataFrame({"ucb1": [0.9, 0.8, 0.7], "none": [0.8, 0.7, 0.7],
+    ...                           "exact": [0.95, 0.9, 0.8]}))
+    >>> list(without_references(c).scores.columns), c.n_methods
+    (['ucb1', 'none'], 3)
+    """
+    check_comparison(comparison)
+    refs = [m for m in comparison.scores.columns if m in REFERENCES]
+    if not refs:
+        return comparison
+    return compare(comparison.scores.drop(columns=refs), higher_is_better=comparison.higher_is_better,
+                   alpha=comparison.alpha)
 
 
 def verdict_counts(board: pd.DataFrame) -> pd.Series:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mabprune.analysis.stats import FAMILIES, FAMILY_ALIASES, MAB_POLICIES
+from mabprune.analysis.stats import FAMILIES, FAMILY_ALIASES, MAB_POLICIES, REFERENCES
 from mabprune.study.comparators import CLASSIFIERS, REGRESSORS
 
 #: Most MAB prune time per training time that still counts as practical (C10).
@@ -50,9 +50,20 @@ def c10(comparisons, costs, o):
                          "pulls" for m in MAB_POLICIES if m in per.index)
     base = "; ".join(f"{m} {per.loc[m, 'prune_time_s']:.3g} s"
                      for m in ("magnitude", "activation_variation") if m in per.index)
+    # The references are shown, never part of the MAB median the rule compares.
+    refs = "; ".join(f"{m} {per.loc[m, 'prune_time_s']:.3g} s" + _rows(pruning, m) for m in REFERENCES
+                     if m in per.index)
     return all(r <= PRACTICAL_RATIO for r in ratios.values()), (
         "; ".join(parts + notes) + f"; limit {PRACTICAL_RATIO:g}; median per policy: "
-        f"{policies}; baselines: {base or 'absent'}")
+        f"{policies}; baselines: {base or 'absent'}" + (f"; references (not in the rule): {refs}" if refs else ""))
+
+
+def _rows(runs: pd.DataFrame, method: str) -> str:
+    """", median N unit-rows" of ``method``'s runs (what its scores cost), or "" when not recorded."""
+    if "rows_evaluated" not in runs.columns:
+        return ""
+    rows = pd.to_numeric(runs.loc[runs["method"] == method, "rows_evaluated"], errors="coerce").median()
+    return f", {rows:.3g} unit-rows" if np.isfinite(rows) else ""
 
 
 def _cost_runs(costs: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,9 @@ from scipy import stats
 
 from mabprune.baselines import BASELINES  # noqa: F401 - the analysis' lists are the library's (one source)
 from mabprune.policies import POLICIES as MAB_POLICIES  # noqa: F401
+#: The references (uniform allocation, the exact ranking): shown in the tables beside ``none``
+#: and ``random``, never a policy or a baseline of a claim's rule.
+from mabprune.pruning import REFERENCES  # noqa: F401
 from mabprune.study.comparators import CLASSIFIERS, REGRESSORS  # noqa: F401
 from mabprune.study.profiles import FAMILY_ALIASES, GRID_FAMILIES
 

@@ -10,6 +10,11 @@ standard deviation before training; R² is invariant to an affine rescaling of t
 predictions together, so it equals the R² on the original scale. The scikit-learn comparators
 (:mod:`mabprune.study.comparators`) are fitted on the same splits.
 
+The references of a grid (:data:`mabprune.pruning.REFERENCES`) run like the other methods:
+``uniform`` spends the policies' pulls (the same ``rounds``, ``arms_per_round``, mini-batches and
+calibration pass), ``exact`` masks every arm on the whole validation split once per step; every
+record carries ``rows_evaluated``, the unit-rows its scores cost (:class:`mabprune.pruning.PruneResult`).
+
 The cell runs in this process (:func:`mabprune.study.runner.run_grid`), a joblib worker or a
 Dask worker (:mod:`mabprune.study.cluster`); it writes nothing, it emits records.
 """
@@ -25,6 +30,7 @@ import numpy as np
 import torch
 
 from mabprune import data, models, policies
+from mabprune.baselines import DEFINITION_SETS
 from mabprune.pruning import prune
 from mabprune.study import deep_tasks
 from mabprune.study.comparators import fit_score, make_regressor
@@ -56,13 +62,20 @@ def _authors_record(run, common, model, ds, y_val, y_test, seed, device, before,
     splits = {"val": (as_t(ds.X_val, xdt), as_t(y_val, ydt)), "test": (as_t(ds.X_test, xdt), as_t(y_test, ydt))}
     metric = lambda m, X, y: models.evaluate(m, X, y, task=ds.task)  # noqa: E731
     res = run_authors(model, splits, method=run["method"], protocol=common["protocol_name"], amount=run["amount"],
-                      task=ds.task, seed=seed, device=device, metric=metric)
+                      task=ds.task, seed=seed, device=device, metric=metric,
+                      **_definition(run["method"], common["baseline_definitions"]))
     return {**_base(run), **common, "status": "ok", "metric_before": _finite(before),
             "metric_after": _finite(res.score), "score_no_ft": _finite(res.score), "fine_tune_epochs_total": 0,
             "leaky": res.leaky, "pruned_layer": res.layer, "n_removed": res.n_removed, "pulls": res.pulls,
             "removal_curve_select": [_finite(v) for v in res.curve_select],
             "removal_curve_test": [_finite(v) for v in res.curve_test],
             "clipped_fraction": _finite(res.clipped_fraction), "train_time_s": train_time, "prune_time_s": None}
+
+
+def _definition(method: str, definitions: str) -> dict:
+    """The ``baseline_definition`` keyword of :func:`mabprune.prune` for ``method`` under a grid's set."""
+    chosen = DEFINITION_SETS[definitions]
+    return {"baseline_definition": chosen[method]} if method in chosen else {}
 
 
 def run_cell(job: dict, emit: Callable[[dict], None]) -> None:
@@ -133,8 +146,21 @@ def _cell(job: dict, emit) -> None:
                    batch_size=t["train_batch_size"], weight_decay=t["weight_decay"], seed=seed + 1, device=device,
                    clip_norm=clip_norm)
 
+    # The no-fine-tuning score must not redo work whose result is known (issue 17 §3): with one
+    # step, the model just before its only fine-tuning *is* the unfine-tuned pruned model, so it is
+    # scored there; a run identical to one already computed in this cell but for its kind (the
+    # sweep's point at the main amount) takes that run's results.
+    pre_ft: list[float] = []
+
+    def fine_tune_scoring_first(m):
+        if not pre_ft:
+            pre_ft.append(models.evaluate(m, ds.X_test, y_test, task=ds.task))
+        fine_tune(m)
+
+    computed: dict[tuple, dict] = {}
     protocol = spec.get("protocol", "companion")
     common["protocol_name"] = protocol
+    common["baseline_definitions"] = spec.get("baseline_definitions", "protocol4")
     for run in nets:
         t0 = time.perf_counter()
         try:
@@ -143,19 +169,31 @@ def _cell(job: dict, emit) -> None:
                 rec["wall_time_s"] = time.perf_counter() - t0
                 emit(rec)
                 continue
+            same = (run["method"], run["amount"])
+            if same in computed:
+                first = {k: v for k, v in computed[same].items()
+                         if run["kind"] == "prune" or k not in ("estimates", "counts")}
+                emit({**first, **_base(run), "reused_from": first["key"], "wall_time_s": time.perf_counter() - t0})
+                continue
             kw = dict(method=run["method"], amount=run["amount"], rounds=spec["rounds"],
                       loss_fn="mse" if ds.task == "regression" else "cross_entropy",
                       batch_size=spec["batch_size"], arms_per_round=spec["arms_per_round"], reward=spec["reward"],
                       scope=spec["scope"], steps=spec["steps"], min_units_per_layer=spec["min_units_per_layer"],
                       rank_by=spec["rank_by"], replacement=spec["replacement"], seed=seed, device=device,
-                      max_batch_fraction=spec.get("max_batch_fraction", 0.25))
-            res = prune(model, (ds.X_val, y_val), **kw, fine_tune=fine_tune if spec["fine_tune_epochs"] > 0 else None)
+                      max_batch_fraction=spec.get("max_batch_fraction", 0.25),
+                      **_definition(run["method"], common["baseline_definitions"]))
+            one_step = spec["steps"] == 1 and run["method"] != "none"
+            pre_ft.clear()
+            res = prune(model, (ds.X_val, y_val), **kw, fine_tune=None if spec["fine_tune_epochs"] == 0
+                        else fine_tune_scoring_first if one_step else fine_tune)
             after = models.evaluate(res.model, ds.X_test, y_test, task=ds.task)
             # The same pruning without fine-tuning: the second metric (issue 8); `none` is the trained model.
             if spec["fine_tune_epochs"] == 0:
                 no_ft = after
             elif run["method"] == "none":
                 no_ft = before
+            elif one_step:
+                no_ft = pre_ft[0]
             else:
                 no_ft = models.evaluate(prune(model, (ds.X_val, y_val), **kw).model, ds.X_test, y_test, task=ds.task)
             rec = {**_base(run), **common, "status": "ok", "metric_before": _finite(before),
@@ -164,13 +202,15 @@ def _cell(job: dict, emit) -> None:
                    "fine_tune_steps_total": None if ft_steps is None else ft_steps * spec["steps"],
                    "clipped_fraction": _finite(res.clipped_fraction), "params_before": res.params_before,
                    "params_after": res.params_after, "macs_before": res.macs_before, "macs_after": res.macs_after,
-                   "n_removed": res.n_removed, "pulls": res.pulls, "prune_time_s": res.wall_time_s,
+                   "n_removed": res.n_removed, "pulls": res.pulls, "rows_evaluated": res.rows_evaluated,
+                   "prune_time_s": res.wall_time_s,
                    "pull_time_s": res.pull_time_s, "train_time_s": train_time,
                    "pulls_per_second": _finite(res.pulls_per_second), "wall_time_s": time.perf_counter() - t0,
                    "arm_layers": [list(a) for a in res.arm_layers]}
-            if run["method"] in policies.POLICIES and run["kind"] == "prune":
+            if run["method"] in policies.PLAYABLE and run["kind"] == "prune":
                 rec["estimates"] = [float(f"{v:.5g}") for v in np.asarray(res.estimates, float)]
                 rec["counts"] = [int(c) for c in res.counts]
+            computed[same] = rec
         except Exception as exc:  # noqa: BLE001
             rec = error_record(run, exc, **common, train_time_s=train_time)
         emit(rec)

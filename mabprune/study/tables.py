@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mabprune.pruning import METHODS
+from mabprune.pruning import METHODS, REFERENCES
 from mabprune.study.comparators import CLASSIFIERS, REGRESSORS
-from mabprune.study.plan import PROTOCOL_VERSION, plan_runs
+from mabprune.study.plan import CURRENT_PROTOCOLS, plan_runs
 from mabprune.study.profiles import GRID_FAMILIES, grid_spec
 from mabprune.study.store import peek
 
@@ -34,7 +34,7 @@ def load_records(results_dir: str | os.PathLike, family: str | None = None, *, p
         Keep records that a later run of the same dataset, method, kind, seed and amount
         (with other parameters, e.g. more rounds) has superseded. By default only the latest
         record of each such run is kept, so that a changed parameter does not mix old and
-        new results; a record of the current protocol (:data:`~mabprune.study.plan.PROTOCOL_VERSION`)
+        new results; a record of a current protocol (:data:`~mabprune.study.plan.CURRENT_PROTOCOLS`)
         wins over one of another protocol, even one written later.
 
     Returns
@@ -66,7 +66,7 @@ def load_records(results_dir: str | os.PathLike, family: str | None = None, *, p
 def _current(record: dict) -> bool:
     """Whether a record was computed under the current protocol (its ``params["protocol"]``)."""
     params = record.get("params")
-    return isinstance(params, dict) and params.get("protocol") == PROTOCOL_VERSION
+    return isinstance(params, dict) and params.get("protocol") in CURRENT_PROTOCOLS
 
 
 def _ok(records: pd.DataFrame) -> pd.DataFrame:
@@ -92,7 +92,8 @@ def score_table(records: pd.DataFrame, *, kind: str = "prune", amount: float | N
     -------
     pandas.DataFrame
         Index ``dataset``, one column per method (policies and baselines in the order of
-        :data:`mabprune.pruning.METHODS`, then the regressors or classifiers).
+        :data:`mabprune.pruning.METHODS`, the references of :data:`mabprune.pruning.REFERENCES`
+        right after ``none`` and ``random``, then the regressors or classifiers).
     """
     ok = _ok(records)
     if ok.empty:
@@ -105,7 +106,7 @@ def score_table(records: pd.DataFrame, *, kind: str = "prune", amount: float | N
     if kind == "prune":  # fitted, not pruned: one score per cell, whatever the amount
         sel = pd.concat([sel, ok[ok["kind"].isin(["regressor", "classifier"])]])
     table = sel.pivot_table(index="dataset", columns="method", values="metric_after", aggfunc="mean")
-    order = [m for m in (*METHODS, *REGRESSORS, *CLASSIFIERS) if m in table.columns]
+    order = [m for m in (*METHODS, *REFERENCES, *REGRESSORS, *CLASSIFIERS) if m in table.columns]
     return table[order + [c for c in table.columns if c not in order]].rename_axis(columns=None)
 
 
@@ -149,16 +150,18 @@ def cost_table(records: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Index ``method``; columns ``runs``, ``prune_time_s``, ``train_time_s``, ``pulls``,
-        ``pulls_per_second``.
+        ``pulls_per_second`` and ``rows_evaluated`` (unit-rows the scores cost: a policy's or
+        uniform allocation's pulls × rows, the exact ranking's sweep; NaN in records without it).
     """
     ok = _ok(records)
     if ok.empty:
         return pd.DataFrame()
     sel = ok[ok["kind"].isin(["prune", "regressor", "classifier"])].copy()
-    for col in ("prune_time_s", "train_time_s", "pulls", "pulls_per_second"):
+    for col in ("prune_time_s", "train_time_s", "pulls", "pulls_per_second", "rows_evaluated"):
         sel[col] = pd.to_numeric(sel.get(col), errors="coerce")
     out = sel.groupby("method").agg(runs=("key", "size"), prune_time_s=("prune_time_s", "mean"),
                                     train_time_s=("train_time_s", "mean"), pulls=("pulls", "mean"),
-                                    pulls_per_second=("pulls_per_second", "mean"))
-    order = [m for m in (*METHODS, *REGRESSORS, *CLASSIFIERS) if m in out.index]
+                                    pulls_per_second=("pulls_per_second", "mean"),
+                                    rows_evaluated=("rows_evaluated", "mean"))
+    order = [m for m in (*METHODS, *REFERENCES, *REGRESSORS, *CLASSIFIERS) if m in out.index]
     return out.loc[order]
