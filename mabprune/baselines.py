@@ -44,7 +44,7 @@ from torch import nn
 
 from . import inputs
 from .arms import ArmSet
-from .masks import Masker, outgoing_weight, register_unit_hook
+from .masks import Masker, incoming_weight, outgoing_weight, register_unit_hook
 from .engine import LossFn
 from .removal import select_removals
 from .truth import removal_effects
@@ -143,7 +143,8 @@ def magnitude_scores(arms: ArmSet, *, variant: str = "raw", definition: str = "i
         ``normalized`` divides each layer's norms by their ℓ2 norm
         (:func:`normalize_per_layer`), so that layers of different fan-in compare.
     definition : {"incoming", "in_out"}, default="incoming"
-        ``incoming``: ``‖W[u]‖₂``, the unit's row of ``W`` (its filter for a conv), without the
+        ``incoming``: ``‖W[u]‖₂``, the unit's row of ``W`` (its filter for a conv; for an LSTM
+        unit its rows of the four gates in the input and the recurrent weights), without the
         bias (Li et al., 2017; Torch-Pruning's ``MagnitudeImportance``). ``in_out``:
         ``‖(W[u], b[u], W_next[:, u])‖₂``, the row, the bias and the consumer's columns that
         read the unit (protocol 4).
@@ -177,14 +178,13 @@ def magnitude_scores(arms: ArmSet, *, variant: str = "raw", definition: str = "i
     definition = check_definition("magnitude", definition)
     scores = []
     for layer in arms.layers:
-        w_in = layer.module.weight.detach().reshape(layer.n_units, -1)
+        w_in, bias = incoming_weight(layer)   # an LSTM unit: its rows of the four gates, input and recurrent
         sq = (w_in.double() ** 2).sum(1)
         if definition == "incoming":
             scores.append(-sq.sqrt().cpu().numpy())
             continue
-        if layer.module.bias is not None:
-            # reshape: a head unit spans several output channels (their biases add up)
-            sq += (layer.module.bias.detach().double() ** 2).reshape(layer.n_units, -1).sum(1)
+        if bias is not None:   # a head unit spans several output channels (their biases add up)
+            sq += (bias.double() ** 2).sum(1)
         w_out = outgoing_weight(arms, layer)
         if w_out is not None:
             sq += (w_out.double() ** 2).sum(1)

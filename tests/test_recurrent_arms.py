@@ -171,3 +171,26 @@ def test_an_error_inside_a_masked_forward_leaves_the_lstm_as_it_was():
     assert "forward" not in vars(model.lstm)
     with torch.no_grad():
         torch.testing.assert_close(model(X), copy.deepcopy(model)(X))
+
+
+def test_magnitude_of_an_lstm_unit_is_the_norm_of_its_gate_rows():
+    model, X, y, _ = _case("bilstm", n=12)
+    arms = find_arms(model, X[:2], layers=["lstm"])
+    from mabprune.baselines import magnitude_scores
+    lstm, H = model.lstm, model.lstm.hidden_size
+    rows = [torch.cat([getattr(lstm, f"{k}{s}")[[j + g * H for g in range(4)]].reshape(-1)
+                       for k in ("weight_ih", "weight_hh") for s in ("_l0", "_l0_reverse")]) for j in range(H)]
+    expected = [-float(r.double().norm()) for r in rows]
+    np.testing.assert_allclose(magnitude_scores(arms), expected, rtol=1e-12)
+    result = prune(model, (X, y), method="magnitude", amount=0.5, layers=["lstm"], device="cpu")
+    assert result.model.lstm.hidden_size == H - H // 2
+
+
+@pytest.mark.parametrize("method", ["taylor", "activation_variation", "exact", "uniform", "thompson"])
+def test_every_kind_of_method_prunes_lstm_units(method):
+    model, X, y, _ = _case("lstm", n=24)
+    result = prune(model, (X, y), method=method, amount=0.5, rounds=4, arms_per_round=8, batch_size=8,
+                   layers=["lstm"], device="cpu")
+    assert result.model.lstm.hidden_size == 3 and result.model.dense.in_features == 3
+    with torch.no_grad():
+        assert torch.isfinite(result.model(X)).all()
