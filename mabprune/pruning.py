@@ -84,6 +84,8 @@ class PruneResult:
     wall_time_s: float
     pull_time_s: float
     arm_layers: list[tuple[str, int]] = field(default_factory=list)
+    #: The groups of the first step that are not arms, with the reason (``ArmSet.rejected``).
+    rejected: dict[str, str] = field(default_factory=dict)
     clipped_fraction: float = float("nan")  # rewards clipped by the 'unit'/'margin' scale (policies only)
     #: Unit-rows the scores cost, summed over the steps: a pull masks one arm on one mini-batch
     #: (pulls × its rows, calibration included); ``exact`` masks every arm on the whole split
@@ -437,6 +439,7 @@ class _Ledger:
 
     def __init__(self, arms: ArmSet, macs_before: int, params_before: int):
         self.arm_layers = [(layer.name, layer.n_units) for layer in arms.layers]
+        self.rejected = dict(arms.rejected)
         self.layer_names = [name for name, _ in self.arm_layers]
         self.survivors = {name: np.arange(n) for name, n in self.arm_layers}
         self.removed: dict[str, list[int]] = {name: [] for name in self.layer_names}
@@ -471,5 +474,6 @@ class _Ledger:
             model=work, method=method, ranking=ranking, estimates=estimates, counts=counts, history=self.history,
             removed={k: sorted(v) for k, v in self.removed.items()}, params_before=self.params_before,
             params_after=params_after, macs_before=self.macs_before, macs_after=macs_after, pulls=self.pulls,
-            wall_time_s=wall_time_s, pull_time_s=self.pull_time, arm_layers=self.arm_layers, rows_evaluated=self.rows,
+            wall_time_s=wall_time_s, pull_time_s=self.pull_time, arm_layers=self.arm_layers, rejected=self.rejected,
+            rows_evaluated=self.rows,
             clipped_fraction=self.n_clipped / self.n_rewards if self.n_rewards else float("nan"))

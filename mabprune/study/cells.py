@@ -181,6 +181,7 @@ def _cell(job: dict, emit) -> None:
                       scope=spec["scope"], steps=spec["steps"], min_units_per_layer=spec["min_units_per_layer"],
                       rank_by=spec["rank_by"], replacement=spec["replacement"], seed=seed, device=device,
                       max_batch_fraction=spec.get("max_batch_fraction", 0.25),
+                      calibration_batches=spec.get("calibration_batches", 4),
                       **_definition(run["method"], common["baseline_definitions"]))
             one_step = spec["steps"] == 1 and run["method"] != "none"
             pre_ft.clear()
@@ -206,7 +207,7 @@ def _cell(job: dict, emit) -> None:
                    "prune_time_s": res.wall_time_s,
                    "pull_time_s": res.pull_time_s, "train_time_s": train_time,
                    "pulls_per_second": _finite(res.pulls_per_second), "wall_time_s": time.perf_counter() - t0,
-                   "arm_layers": [list(a) for a in res.arm_layers]}
+                   "arm_layers": [list(a) for a in res.arm_layers], "rejected_groups": res.rejected}
             if run["method"] in policies.PLAYABLE and run["kind"] == "prune":
                 rec["estimates"] = [float(f"{v:.5g}") for v in np.asarray(res.estimates, float)]
                 rec["counts"] = [int(c) for c in res.counts]

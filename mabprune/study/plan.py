@@ -91,6 +91,8 @@ def run_params(spec: GridSpec, dataset: str, seed: int, kind: str, method: str, 
                                              "rank_by", "replacement", "min_units_per_layer", "max_batch_fraction")}
     if spec.protocol != "companion":  # one layer, the authors' reward, the removal curve, no fine-tuning
         prune_p = {k: v for k, v in AUTHORS_SETTINGS.items() if k != "fine_tune"}
+    if spec.calibration_batches != 4:   # only then: the keys of the grids at the default stay as they were
+        prune_p["calibration_batches"] = spec.calibration_batches
     if method not in policies.PLAYABLE:  # these only steer a bandit (uniform allocation plays like one)
         prune_p = {k: v for k, v in prune_p.items() if k not in _POLICY_ONLY + ("max_batch_fraction", "margin",
                                                                                 "pulls_per_unit", "calibration_batches")}

@@ -123,6 +123,10 @@ class GridSpec:
         Parallel (dataset, seed) cells; not part of the cache key.
     protocol : {"companion", "authors", "authors-honest"}
         The named protocol (see :mod:`mabprune.study.protocols`); recorded in every record.
+    calibration_batches : int
+        Mini-batches of the calibration pass over every arm before a policy plays (see
+        :func:`mabprune.pruning.prune`); part of the pull budget. 4 in every grid but the standard
+        deep-learning grid (1).
     max_batch_fraction : float or None
         Cap of the reward mini-batch as a fraction of the validation split (see
         :func:`mabprune.rewards.reward_batch`); 0.25 in every profile, so a pull is a sample.
@@ -164,6 +168,7 @@ class GridSpec:
     classifiers: tuple = ()
     fine_tune_steps: int | None = None
     baseline_definitions: str = "protocol4"
+    calibration_batches: int = 4
 
 
 # ----------------------------------------------------------------------------- profiles
@@ -176,7 +181,8 @@ _SETTINGS = dict(amount=0.5, rounds=100, arms_per_round=16, batch_size=64, rewar
                  steps=4, rank_by="mean", replacement="zero", min_units_per_layer=1, fine_tune_epochs=3,
                  sweep_methods=("ucb1", "thompson", "magnitude", "random"),
                  sweep_amounts=(0.1, 0.3, 0.5, 0.7, 0.9), val_size=0.2, test_size=0.2, protocol="companion",
-                 max_batch_fraction=0.25, fine_tune_steps=None, baseline_definitions="protocol4")
+                 max_batch_fraction=0.25, fine_tune_steps=None, baseline_definitions="protocol4",
+                 calibration_batches=4)
 # Fine-tuning of the deep tasks, per pruning step: optimizer steps of the recipe's batch size rather
 # than epochs, so a 67k-phrase text set (SST-2) costs what a 6k-image set costs (issue 17 §3: 3
 # epochs after each of 4 steps were 12 passes over the training split, most of a run). 100 steps of
@@ -189,6 +195,15 @@ DEEP_FINE_TUNE_STEPS = 100
 # results were seen (the rules issue measured the old definitions on them): the tabular and
 # verdict grids keep the definitions their committed records were computed with.
 _DEEP_REFERENCE = {"methods": METHODS + REFERENCES, "baseline_definitions": "reference"}
+# The standard deep grid on 2 CPU cores (issue 17 §4), chosen from one profiled run of each kind per
+# model (results/README.md, "The standard deep-learning grid") before any standard deep record: one
+# pruning step (the authors' setting; the score without fine-tuning is then the model just before
+# its fine-tuning, no second pruning), one calibration pull per arm then 40 rounds of 16 arms (about
+# 3-6 pulls per arm in all, where the allocation binds; the calibration pass of 4 mini-batches per
+# arm was two thirds of the pulls of a ResNet-20 run), 100 fine-tuning steps, the sweep at 0.25,
+# 0.5 (the main run's) and 0.75. The other settings are the tabular families'.
+_DEEP_STANDARD = {"fine_tune_steps": DEEP_FINE_TUNE_STEPS, "steps": 1, "rounds": 40, "calibration_batches": 1,
+                  "sweep_amounts": (0.25, 0.5, 0.75), **_DEEP_REFERENCE}
 _TABULAR = dict(hidden=(32, 32), epochs=60, lr=3e-3, train_batch_size=32, weight_decay=0.0, max_rows=None)
 _EMBEDDED = {
     "classification": ("sklearn:iris", "sklearn:wine", "sklearn:breast_cancer", "make:classification"),
@@ -241,13 +256,19 @@ def _full_datasets(family: str) -> Callable[[Any], list[str]]:
 # for Reuters; bAbI en-10k tasks the memory network is known to solve, Sukhbaatar et al. 2015).
 STANDARD_BABI = (1, 4, 11, 12, 15)
 STANDARD_DEEP = (
-    *(f"{m}@vision:{d}" for d in ("mnist", "kmnist") for m in ("lenet", "hrnn", "siamese", "resnet20")),
-    *(f"{m}@text:{d}" for d in ("sst2", "mr") for m in ("text_cnn", "lstm", "bilstm", "transformer")),
-    "mlp@text:ag_news",
-    *(f"memn2n@babi10k:qa{t}" for t in STANDARD_BABI),
+    "lenet@vision:mnist", "lenet@vision:kmnist", "vgg@vision:kmnist", "siamese@vision:mnist", "hrnn@vision:mnist",
+    "resnet20@vision:kmnist", "text_cnn@text:mr", "text_cnn@text:sst2", "lstm@text:sst2", "bilstm@text:mr",
+    "transformer@text:sst2", "mlp@text:ag_news", *(f"memn2n@babi10k:qa{t}" for t in STANDARD_BABI[:3]),
 )
+# The tasks of the full profile beyond the standard grid's 15: every model on both image and both
+# text sets, all five standard bAbI tasks.
+_MORE_DEEP = tuple(t for t in (
+    *(f"{m}@vision:{d}" for d in ("mnist", "kmnist") for m in ("lenet", "vgg", "hrnn", "siamese", "resnet20")),
+    *(f"{m}@text:{d}" for d in ("sst2", "mr") for m in ("text_cnn", "lstm", "bilstm", "transformer")),
+    *(f"memn2n@babi10k:qa{t}" for t in STANDARD_BABI),
+) if t not in STANDARD_DEEP)
 # Full: the standard tasks plus the authors' originals through their loaders (downloads).
-FULL_DEEP = STANDARD_DEEP + (
+FULL_DEEP = STANDARD_DEEP + _MORE_DEEP + (
     "vgg@vision:cifar10", "vgg@vision:cifar100", "vgg@vision:svhn", "resnet20@vision:cifar10",
     *(f"{m}@text:imdb" for m in ("text_cnn", "lstm", "bilstm", "transformer")), "mlp@text:reuters",
     *(f"memn2n@babi10k:qa{t}" for t in range(1, 21) if t not in STANDARD_BABI),
@@ -292,16 +313,18 @@ PROFILES: dict[str, Profile] = {
         f"The real datasets of the data root: {STANDARD_PMLB_N} PMLB datasets per tabular family, evenly "
         "spaced over the default PMLB selection (`mabprune.data.pmlb_default`: 100 to 20,000 rows, at "
         "most 100 features) sorted by number of rows, subsampled to at most 2,000 rows; deep learning "
-        "on (model, dataset) tasks (`mabprune.study.deep_tasks`): LeNet-5, the hierarchical RNN, the Siamese network "
-        "and ResNet-20 on MNIST and KMNIST (offline: the 10,000 official test images split three ways); "
-        "the text CNN, LSTM, BiLSTM and transformer on SST-2 and MR (stand-ins for IMDB); an MLP on AG "
-        "News (stand-in for Reuters); the memory network on bAbI en-10k tasks 1, 4, 11, 12 and 15. All 11 methods, 9 regressors "
-        "and 8 classifiers, seeds 0-2, 100 rounds of 16 arms, 3 fine-tuning epochs after each pruning step "
-        f"(deep learning: {DEEP_FINE_TUNE_STEPS} optimizer steps of the recipe's batch size instead, the same "
-        "samples for every task, and the references uniform allocation and the exact ranking beside the 11 "
-        "methods, with Taylor and magnitude as their sources define them); the sweep as in `quick`. The two tabular families together take about an hour on 2 CPU cores; the "
-        "deep-learning grid was measured at more than a day there (results/deep_budget.json) and is "
-        "sized for a GPU.",
+        "on 15 (model, dataset) tasks (`mabprune.study.deep_tasks`): LeNet-5 on MNIST and KMNIST, the VGG-style "
+        "CNN and ResNet-20 on KMNIST, the Siamese network and the hierarchical RNN on MNIST (offline: the "
+        "10,000 official test images split three ways); the text CNN on MR and SST-2, the LSTM and the "
+        "transformer on SST-2, the BiLSTM on MR (stand-ins for IMDB); an MLP on AG News (stand-in for "
+        "Reuters); the memory network on bAbI en-10k tasks 1, 4 and 11. All 11 methods, 9 regressors "
+        "and 8 classifiers, seeds 0-2, 100 rounds of 16 arms, 3 fine-tuning epochs after each of 4 pruning steps; "
+        "the sweep as in `quick`. The deep-learning grid is sized for 2 CPU cores: one pruning step, one "
+        f"calibration pull per arm and 40 rounds of 16 arms, {DEEP_FINE_TUNE_STEPS} fine-tuning optimizer steps of the recipe's batch size (the same "
+        "samples for every task), the sweep at 0.25, 0.5 and 0.75, and the references uniform allocation and "
+        "the exact ranking beside the 11 methods, with Taylor and magnitude as their sources define them. "
+        "The two tabular families together take about an hour on 2 CPU cores, the deep-learning grid about "
+        "as long (results/README.md).",
         {"classification": lambda root: list(STANDARD_PMLB["classification"]),
          "regression": lambda root: list(STANDARD_PMLB["regression"]),
          "deep_learning": STANDARD_DEEP},
@@ -311,7 +334,7 @@ PROFILES: dict[str, Profile] = {
          "image": dict(_TABULAR, hidden=(64,), epochs=5, train_batch_size=64, max_rows=3000),
          "text": dict(_TABULAR, hidden=(64,), epochs=10, lr=5e-3, train_batch_size=64, max_rows=10000),
          "reasoning": dict(_TABULAR, hidden=(64, 64), epochs=40, train_batch_size=64)},
-        {"deep_learning": {"fine_tune_steps": DEEP_FINE_TUNE_STEPS, **_DEEP_REFERENCE}},
+        {"deep_learning": _DEEP_STANDARD},
     ),
     "full": Profile(
         "full",
@@ -508,7 +531,8 @@ def grid_spec(family: str, profile: str = "quick", **overrides: Any) -> GridSpec
     fraction = s["max_batch_fraction"]
     max_batch_fraction = None if fraction is None else _fraction("max_batch_fraction", fraction)
     ints = {k: check_int(k, s[k], low) for k, low in (("rounds", 0), ("arms_per_round", 1), ("batch_size", 1),
-                                                  ("steps", 1), ("min_units_per_layer", 1), ("fine_tune_epochs", 0))}
+                                                  ("steps", 1), ("min_units_per_layer", 1), ("fine_tune_epochs", 0),
+                                                  ("calibration_batches", 1))}
     ft_steps = s.get("fine_tune_steps")
     ft_steps = None if ft_steps is None else check_int("fine_tune_steps", ft_steps, 1)
     val_size, test_size = _fraction("val_size", s["val_size"]), _fraction("test_size", s["test_size"])
