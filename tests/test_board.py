@@ -66,3 +66,36 @@ def test_html_escapes_the_text():
 def test_a_board_without_the_columns_is_refused():
     with pytest.raises(ValueError, match="lacks"):
         vb.compact_board(pd.DataFrame({"verdict": ["holds"]}), MIXED)
+
+
+def test_dataset_aliases_are_short_unique_and_keyed():
+    from mabprune.study import readable
+
+    names = ["pmlb:GAMETES_Heterogeneity_20atts_1600_Het_0.4_0.2_75_EDM_2_001",
+             "pmlb:GAMETES_Heterogeneity_20atts_1600_Het_0.4_0.2_75_EDM_2_002", "pmlb:iris", "lenet@vision:mnist"]
+    aliases = readable.dataset_aliases(names)
+    assert len(set(aliases.values())) == len(names)
+    assert all(len(a) <= readable.MAX_ALIAS for a in aliases.values())
+    assert aliases["pmlb:iris"] == "iris" and aliases["lenet@vision:mnist"] == "lenet@mnist"
+    key = readable.alias_key(aliases)
+    assert set(key["dataset"]) == set(names)  # every shortened name is in the key
+
+
+def test_long_tables_show_their_top_rows_and_collapse_the_rest():
+    from mabprune.study import readable
+
+    frame = pd.DataFrame({"p": [0.5] * 100})
+    page = readable.long_table(frame, top=10, what="pairs", csv_name="pairs.csv")
+    opened, _, collapsed = page.partition("<details")
+    assert opened.count("<tr") == 11  # header and ten rows
+    assert "All 100 pairs" in collapsed and collapsed.count("<tr") == 101
+    assert 'download="pairs.csv"' in page
+    assert "<details" not in readable.long_table(frame.head(5))
+
+
+def test_reduced_banner_names_both_profiles():
+    from mabprune.study import readable
+
+    banner = readable.reduced_banner("deep_learning", "quick")
+    assert "quick" in banner and "standard profile runs" in banner and "sklearn:digits" in banner
+    assert readable.reduced_banner("deep_learning", "standard") == ""

@@ -15,6 +15,8 @@ Examples
 --------
 >>> dataset_aliases(["pmlb:analcatdata_boxing1", "sklearn:digits"])
 {'pmlb:analcatdata_boxing1': 'analcatdata_box…', 'sklearn:digits': 'digits'}
+>>> dataset_aliases(["lenet@vision:mnist", "memn2n@babi10k:qa1"])
+{'lenet@vision:mnist': 'lenet@mnist', 'memn2n@babi10k:qa1': 'memn2n@qa1'}
 >>> human(20.0), human(0.123456), human(1234567)
 ('20', '0.123', '1,234,567')
 """
@@ -39,7 +41,11 @@ VISIBLE_ROWS = 15
 
 def _short(name: str) -> str:
     name = str(name)
-    base = name.split(":", 1)[1] if ":" in name and "@" not in name.split(":", 1)[0] else name
+    if "@" in name:  # a deep-learning task model@family:dataset -> model@dataset
+        model, _, dataset = name.partition("@")
+        base = f"{model}@{dataset.rsplit(':', 1)[-1]}"
+    else:
+        base = name.split(":", 1)[1] if ":" in name else name
     return base if len(base) <= MAX_ALIAS else base[:MAX_ALIAS - 1] + "…"
 
 
