@@ -123,7 +123,9 @@ def long_table(table, *, top: int = VISIBLE_ROWS, what: str = "rows", csv_name: 
     frame = table if isinstance(table, pd.DataFrame) else table.data
     if len(frame) <= top:
         return _html(table)
-    if head is not None:
+    if top <= 0:  # nothing open: the whole table one click away
+        opened = ""
+    elif head is not None:
         opened = _html(head)
     elif isinstance(table, pd.DataFrame):
         opened = _html(table.head(top))
