@@ -30,8 +30,19 @@ pytestmark = pytest.mark.browser
 #: The two widths of the issue: a laptop and a tablet, with a screen height each.
 VIEWPORTS = {"laptop": (1280, 800), "tablet": (768, 1024)}
 MAX_VISIBLE_ROWS = 40
-#: Absolute paths of a build machine: home folders, the repository's own parent, /tmp builds.
-_ABSOLUTE = re.compile(r"(?<![\w.:/])(/home/|/Users/|/root/|/work/|/tmp/|/private/var/|[A-Z]:\\\\Users\\\\)")
+def _machine_paths() -> re.Pattern:
+    """Absolute paths of the machine that built the book: the repository, its parent, the home
+    folder, the Python installation (a warning's file name), and any home folder at all."""
+    import sys
+
+    roots = {str(REPO), str(REPO.parent), str(Path.home()), sys.prefix, sys.base_prefix}
+    roots = sorted((r.rstrip("/") + "/" for r in roots if r.strip("/")), key=len, reverse=True)
+    alternatives = [re.escape(r) for r in roots] + [r"/home/[\w.-]+/", r"/Users/[\w.-]+/"]
+    return re.compile(r"(?<![\w.:/])(" + "|".join(alternatives) + ")")
+
+
+REPO = Path(__file__).resolve().parents[1]
+_ABSOLUTE = _machine_paths()
 _FILE_NAME = re.compile(r"^[\w.-]*\.(png|jpe?g|svg|gif)$|^[0-9a-f]{16,}", re.I)
 
 BOARD_JS = r"""
@@ -52,8 +63,10 @@ return {verdicts: verdicts, rows: board.querySelectorAll('tbody tr').length,
 """
 
 PAGE_JS = r"""
-const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0 &&
-  getComputedStyle(el).visibility !== 'hidden'; };
+// A row inside a closed <details> is laid out on demand by Chromium but not shown.
+const visible = el => { if (el.closest('details:not([open])')) { return false; }
+  if (el.checkVisibility && !el.checkVisibility()) { return false; }
+  const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
 const tables = Array.from(document.querySelectorAll('main table, article table')).map(t =>
   Array.from(t.querySelectorAll('tr')).filter(visible).length);
 const images = Array.from(document.querySelectorAll('main img, article img')).map(img => ({

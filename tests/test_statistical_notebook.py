@@ -192,7 +192,7 @@ def test_scoreboard_table(executed):
     assert set(boards) == {"stats_board", "stats_board_here"}
     assert boards["stats_board"].count('href="executed/statistical_analysis.html#claim-c') == 10
     assert boards["stats_board_here"].count('href="#claim-c') == 10
-    assert re.findall(r"<th>([a-z]+)</th>", boards["stats_board"]) == ["claim", "family", "verdict", "evidence"]
+    assert re.findall(r"<th>([a-z ]+)</th>", boards["stats_board"]) == ["claim", "family", "verdict", "evidence level"]
     assert "test" in boards["stats_board"]  # the evidence level: the profile of these records
 
 

@@ -19,7 +19,7 @@ Examples
 ...                       "rule": ["r"], "evidence": ["cannot decide at N = 3: ..."], "control": ["c"],
 ...                       "verdict": ["cannot decide"]}, index=pd.Index(["C7"], name="id"))
 >>> compact_board(board, {"deep_learning": "quick"}).iloc[0].to_dict()
-{'id': 'C7', 'claim': 'MAB policies beat unpruned', 'family': 'deep', 'verdict': 'cannot decide at N = 3', 'evidence level': 'quick'}
+{'id': 'C7', 'claim': 'policies beat unpruned', 'family': 'deep', 'verdict': 'cannot decide at N = 3', 'evidence level': 'quick'}
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ SHORT_CLAIMS = {
     "C3": "UCB1 beats unpruned",
     "C4": "UCB1 best policy",
     "C5": "UCB1 ≈ standard regressors",
-    "C6": "UCB1 and Thompson best two",
-    "C7": "MAB policies beat unpruned",
-    "C8": "MAB policies beat magnitude",
-    "C9": "MAB policies beat activation variation",
+    "C6": "UCB1, Thompson best two",
+    "C7": "policies beat unpruned",
+    "C8": "policies beat magnitude",
+    "C9": "policies beat act. variation",
     "C10": "pruning cost is practical",
 }
 #: The claim families in one word; ``all`` spans the three.
@@ -159,7 +159,7 @@ def board_html(board: pd.DataFrame, family_profiles: Mapping[str, str], href: st
     _check(board)
     short = compact_board(board, family_profiles)
     out = ['<table class="mabprune-board">',
-           "<thead><tr><th>claim</th><th>family</th><th>verdict</th><th>evidence</th></tr></thead>", "<tbody>"]
+           "<thead><tr><th>claim</th><th>family</th><th>verdict</th><th>evidence level</th></tr></thead>", "<tbody>"]
     rank = {p: i for i, p in enumerate(PROFILE_ORDER)}
     for (claim_id, row), (_, full) in zip(short.iterrows(), board.iterrows()):
         level = row["evidence level"]

@@ -130,7 +130,7 @@ def long_table(table, *, top: int = VISIBLE_ROWS, what: str = "rows", csv_name: 
     elif isinstance(table, pd.DataFrame):
         opened = _html(table.head(top))
     else:  # a Styler: its formats kept, the rows cut after `top`
-        opened = table.to_html(max_rows=top)
+        opened = table.to_html(max_rows=top, max_columns=table.data.shape[1] + 1)  # trim rows only
     parts = [opened,
              f'<details class="mabprune-long-table"><summary>All {len(frame):,} {html.escape(what)}</summary>',
              _html(table), "</details>"]
