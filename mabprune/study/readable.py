@@ -27,8 +27,11 @@ import html
 import math
 from numbers import Real
 from typing import Iterable
+from urllib.parse import quote
 
 import pandas as pd
+
+from mabprune.study.profiles import grid_spec
 
 __all__ = ["FULL_SCALE", "MAX_ALIAS", "VISIBLE_ROWS", "alias_key", "dataset_aliases", "human", "long_table",
            "reduced_banner"]
@@ -135,8 +138,6 @@ def long_table(table, *, top: int = VISIBLE_ROWS, what: str = "rows", csv_name: 
              f'<details class="mabprune-long-table"><summary>All {len(frame):,} {html.escape(what)}</summary>',
              _html(table), "</details>"]
     if csv_name:
-        from urllib.parse import quote
-
         data = quote(frame.to_csv())
         parts.append(f'<p class="mabprune-csv"><a download="{html.escape(csv_name)}" '
                      f'href="data:text/csv;charset=utf-8,{data}">Download the whole table as CSV</a></p>')
@@ -160,8 +161,6 @@ def reduced_banner(family: str, profile: str) -> str:
     """
     if profile in FULL_SCALE:
         return ""
-    from mabprune.study.profiles import grid_spec
-
     ran, standard = grid_spec(family, profile), grid_spec(family, "standard")
     names = ", ".join(f"<code>{html.escape(str(d))}</code>" for d in ran.datasets)
     shown = ", ".join(f"<code>{html.escape(str(d))}</code>" for d in standard.datasets[:4])
