@@ -21,6 +21,7 @@ import argparse
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -241,13 +242,38 @@ def _cmd_book_notebooks(args) -> int:
     # Every notebook's parameters are built (and checked) before the first one runs.
     jobs = [(name, book_parameters(name, _parameters_of(present[name]), profiles, results_dir=results_dir,
                                    data_root=data_root)) for name in order]
+    times: dict[str, float] = {}
     for name, params in jobs:
         print(f"executing {name} ({', '.join(f'{k}={v}' for k, v in params.items()) or 'no parameters'})",
               flush=True)
+        started = time.perf_counter()
         code = _execute(present[name], out / f"{name}.ipynb", params)
+        times[name] = time.perf_counter() - started
+        print(f"{name}: {times[name]:.1f} s" + (" (failed)" if code else ""), flush=True)
         if code:
             return code
+    print(notebook_times(times, profiles), flush=True)
     return 0
+
+
+def notebook_times(times: Mapping[str, float], profiles: Mapping[str, str]) -> str:
+    """The closing lines of ``book-notebooks``: each notebook's wall time, longest first, and the total.
+
+    Examples
+    --------
+    >>> print(notebook_times({"a": 3.04, "deep_learning": 61.0}, {"deep_learning": "quick"}))
+    notebook times (wall clock):
+      deep_learning           61.0 s  (profile quick)
+      a                        3.0 s
+      total                   64.0 s
+    """
+    lines = ["notebook times (wall clock):"]
+    for name, seconds in sorted(times.items(), key=lambda kv: -kv[1]):
+        family = FAMILY_NOTEBOOKS.get(name)
+        note = f"  (profile {profiles[family]})" if family in profiles else ""
+        lines.append(f"  {name:<22}{seconds:>6.1f} s{note}")
+    lines.append(f"  {'total':<22}{sum(times.values()):>6.1f} s")
+    return "\n".join(lines)
 
 
 def _plan_family(family: str, profile: str, results_dir: Path | None, data_root) -> dict:

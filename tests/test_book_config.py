@@ -186,3 +186,51 @@ def test_every_doc_reference_resolves_from_where_the_page_is_built():
             if not ok:
                 missing.append(f"{path.name}: {target}")
     assert not missing, missing
+
+
+def _notebook_sources():
+    import json as _json
+
+    return {p.stem: _json.loads(p.read_text(encoding="utf-8")) for p in sorted((REPO / "notebooks").glob("*.ipynb"))}
+
+
+def test_every_page_opens_with_its_question_and_answer():
+    """Issue 20 §2: the first markdown of each chapter is its title, then an admonition of 1-3
+    sentences; its numbers are glued, not typed."""
+    import re as _re
+
+    pages = {name: "".join(next(c for c in nb["cells"] if c["cell_type"] == "markdown")["source"])
+             for name, nb in _notebook_sources().items()}
+    for name in ("intro", "protocols", "rerun"):
+        pages[name] = (REPO / "book" / f"{name}.md").read_text(encoding="utf-8")
+    problems = []
+    for name, text in pages.items():
+        match = _re.search(r"\A# [^\n]+\n\n:::\{admonition\} ([^\n]+)\n:class: tip\n(.+?)\n:::", text, _re.S)
+        if not match:
+            problems.append(f"{name}: does not open with its title and a question-and-answer admonition")
+            continue
+        answer = match.group(2)
+        sentences = [s for s in _re.split(r"(?<=[.?!])\s+(?=[A-Z`{])", answer.replace("\n", " ")) if s.strip()]
+        if not 1 <= len(sentences) <= 3:
+            problems.append(f"{name}: its answer has {len(sentences)} sentences")
+        bare = _re.sub(r"\{glue:text\}`[^`]+`|`[^`]*`", "", answer)
+        if _re.search(r"(?<![\w-])\d+(?:\.\d+)?(?![\w-])", bare):
+            problems.append(f"{name}: its answer types a number by hand: {bare!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_parameters_and_plumbing_are_hidden_in_the_book():
+    """Issue 20 §4: the parameters cell is removed (the page's run note shows what ran) and no code
+    cell shows its source open."""
+    problems = []
+    hiding = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+    for name, nb in _notebook_sources().items():
+        for i, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            tags = set(cell.get("metadata", {}).get("tags") or [])
+            if "parameters" in tags and "remove-cell" not in tags:
+                problems.append(f"{name}: the parameters cell {i} is not tagged remove-cell")
+            if not tags & hiding:
+                problems.append(f"{name}: code cell {i} shows its source in the book")
+    assert not problems, "\n".join(problems)

@@ -38,6 +38,10 @@ def test_family_notebook_runs_at_smoke_profile(name, tmp_path):
               for k in __import__("re").findall(r"\{glue:text\}`([^`:]+)`", c.source)}
     assert quoted and quoted <= glued
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3  # rank line, sweep, arms
+    # a page computed from a reduced profile says so, in a banner, before its first result (issue 20 §2)
+    html = [("".join(o["data"]["text/html"]) if isinstance(o["data"]["text/html"], list) else o["data"]["text/html"])
+            for o in outputs if "text/html" in o.get("data", {})]
+    assert html and "Reduced profile: smoke" in html[0] and "standard profile runs" in html[0]
 
 
 def test_a_bad_parameter_stops_the_notebook_before_compute(tmp_path):
