@@ -255,8 +255,26 @@ def _choose_groups(arms, cap: int) -> list[str]:
     return chosen or [min(layers, key=lambda layer: layer.n_units).name]
 
 
-def run_one(name: str, *, pull_budget: float, seed: int = 0) -> dict:
-    """Every check of one model; returns its row (without the parent's columns)."""
+def run_one(name: str, *, pull_budget: float, seed: int = 0, built: tuple | None = None) -> dict:
+    """Every check of one model; returns its row (without the parent's columns).
+
+    Parameters
+    ----------
+    name : str
+        A zoo model (:func:`all_models`), or any name when ``built`` is given.
+    pull_budget : float
+        About how many seconds the ucb1 prune's pulls may take (it picks groups to fit).
+    seed : int, default=0
+    built : tuple, optional
+        ``(model, make_inputs(n, size), size)`` to check instead of building ``name`` (the
+        tests' narrow members of each family); the model is calibrated here like the zoo's.
+
+    Returns
+    -------
+    dict
+        The row: ``status`` is ``pruned``, ``refused``, ``crashed`` or ``silent`` (see the
+        module docstring).
+    """
     import numpy as np
     import torch
     from mabprune import inputs, prune
@@ -268,7 +286,12 @@ def run_one(name: str, *, pull_budget: float, seed: int = 0) -> dict:
     counter = _PullCounter()
     stage, names = "build", set()
     try:
-        model, make_inputs, size = build(name)
+        if built is None:
+            model, make_inputs, size = build(name)
+        else:
+            model, make_inputs, size = built
+            torch.manual_seed(seed)
+            model = calibrate(model, make_inputs, size, seed)
         row["input"] = size
         names = {m for m, _ in model.named_modules() if m}
         torch.manual_seed(seed + 1)
