@@ -59,7 +59,7 @@ COLUMNS = ["model", "source", "family", "input", "params", "macs", "arms", "grou
            "sibling", "seconds", "threads", "load_avg"]
 SIZES = (32, 64, 96, 128, 160, 192, 224, 256, 299)
 N_CLASSES = 10
-#: Relative tolerance of "masked loss == removed model's loss" (float32, deep networks).
+#: Relative tolerance of "masked loss == removed model's loss" (both computed in float64).
 TOLERANCE = 1e-5
 #: The narrower model of the same family checked in place of one above ``--max-params``.
 SIBLINGS = {"vit_h_14": "vit_b_16", "vit_l_16": "vit_b_16", "vit_l_32": "vit_b_32", "regnet_y_128gf": "regnet_y_16gf",
@@ -214,12 +214,17 @@ def _flops(model, x) -> int:
 
 def _masked_vs_removed(model, result, X, y, example) -> float:
     """Relative difference between the loss of ``model`` with ``result.removed`` masked and the
-    loss of the returned (physically smaller) ``result.model``."""
+    loss of the returned (physically smaller) ``result.model``, both in float64 (a random deep
+    network's logits reach 1e5, where float32 round-off alone differs by 1e-5 relative)."""
+    import copy
+
     import torch
     from mabprune import inputs
     from mabprune.arms import find_arms
     from mabprune.engine import make_loss
     from mabprune.masks import Masker
+    model, pruned = copy.deepcopy(model).double(), copy.deepcopy(result.model).double()
+    X, example = (inputs.map_tensors(x, lambda t: t.double() if t.is_floating_point() else t) for x in (X, example))
     arms = find_arms(model, example, layers=[name for name, _ in result.arm_layers], check=False)
     slices = arms.layer_slices()
     ids = [slices[name].start + u for name, units in result.removed.items() for u in units]
@@ -227,8 +232,8 @@ def _masked_vs_removed(model, result, X, y, example) -> float:
     with inputs.eval_mode(model), torch.no_grad(), Masker(model, arms) as masker:
         masker.set(ids)
         masked = loss(inputs.call(model, X), y).double().mean().item()
-    with inputs.eval_mode(result.model), torch.no_grad():
-        removed = loss(inputs.call(result.model, X), y).double().mean().item()
+    with inputs.eval_mode(pruned), torch.no_grad():
+        removed = loss(inputs.call(pruned, X), y).double().mean().item()
     return abs(masked - removed) / max(abs(masked), 1e-12)
 
 
