@@ -187,7 +187,7 @@ from tests.zoo import family_models  # noqa: E402
 LIBRARY_FAILURES = {
     "shufflenet_v2": "Torch-Pruning 1.6 divides by zero mapping the channel shuffle's reshape and then fails "
                      "building the groups across it: find_arms crashes (ZeroDivisionError, IndexError) instead "
-                     "of refusing those groups by name; fix: patches/01-shufflenet-channel-shuffle.diff",
+                     "of refusing those groups by name; a proposed fix is in git history, commit eb7cb08, patches/01-shufflenet-channel-shuffle.diff",
 }
 
 
