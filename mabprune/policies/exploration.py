@@ -64,7 +64,7 @@ class _Identification(Policy):
     def __init__(self, n_arms: int, *, budget: int, top_k: int, seed: SeedLike = None) -> None:
         super().__init__(n_arms, seed=seed)
         self.budget = _int("budget", budget, 1)
-        self.top_k = _int("top_k", top_k, 1, self.n_arms)
+        self.top_k = _int("top_k", top_k, 0, self.n_arms)
         self._status = np.zeros(self.n_arms, dtype=np.int8)   # +1 accepted, -1 rejected, 0 undecided
         self._target: int | None = None   # pulls per undecided arm at which the phase ends
         self._round_size: int | None = None   # the k of the last select(k): the loop's round size
@@ -191,7 +191,7 @@ class SuccessiveRejects(_Identification):
         Total pulls, every ``update``'s arms included (the calibration pass too); ``select``
         and ``update`` refuse to go beyond it. :func:`mabprune.prune` fills it in.
     top_k : int
-        How many arms to identify (the units to remove), in ``[1, n_arms]``.
+        How many arms to identify (the units to remove), in ``[0, n_arms]``.
         :func:`mabprune.prune` fills it in.
 
     References
@@ -269,7 +269,7 @@ class SuccessiveHalving(_Identification):
         Total pulls, every ``update``'s arms included (the calibration pass too); ``select``
         and ``update`` refuse to go beyond it. :func:`mabprune.prune` fills it in.
     top_k : int
-        How many arms to identify (the units to remove), in ``[1, n_arms]``.
+        How many arms to identify (the units to remove), in ``[0, n_arms]``.
         :func:`mabprune.prune` fills it in.
 
     References
