@@ -35,7 +35,7 @@ def bandit_step(eng, n_arms: int, X, y: torch.Tensor, *, method: str, rounds: in
                 reward: str, rank_by: str, batch_size: int, seed: int, step: int, rng: np.random.Generator,
                 policy_params: dict | None = None, history: list | None = None, margin: float | None = None,
                 calibration_batches: int = 1, replace: bool = False, calibration_arms: int | None = None,
-                progress=None):
+                progress=None, n_remove: int | None = None):
     """Play ``method`` over ``n_arms`` arms of ``eng``; returns (estimates, counts, scores, pulls, info).
 
     A calibration pass over all arms, on ``calibration_batches`` mini-batches, fits the reward
@@ -57,17 +57,24 @@ def bandit_step(eng, n_arms: int, X, y: torch.Tensor, *, method: str, rounds: in
     in a random order (``seed``) over 1% of the estimates' scale below that mean, so that no
     two tie (Torch-Pruning removes every channel at or below its threshold). ``progress``, if given, is
     called as ``progress(n)`` after every ``n`` pulls (the full calibration pass as one).
+
+    A pure-exploration policy (``policies.EXPLORATION``) gets its ``budget`` here, every pull of
+    the step (calibration included), and its ``top_k`` from ``n_remove`` (the units the step
+    removes) or, when that is None, from ``policy_params``.
     """
-    policy = policies.make(method, n_arms, seed=seed, **(policy_params or {}))
-    transform = make_reward(reward, margin=margin)
     everything = np.arange(n_arms)
+    n_calibrated = n_arms if calibration_arms is None else int(min(max(calibration_arms, 1), n_arms))
+    params = exploration_params(method, policy_params, n_remove=n_remove,
+                                budget=n_calibrated * calibration_batches + rounds * min(arms_per_round, n_arms))
+    policy = policies.make(method, n_arms, seed=seed, **params)
+    transform = make_reward(reward, margin=margin)
     if calibration_arms is None:
         calibrated = everything
         deltas = [_pull(eng, everything, X, y, rng, batch_size, step, -1, replace) for _ in range(calibration_batches)]
         if progress is not None:
             progress(n_arms * calibration_batches)
     else:
-        m = int(min(max(calibration_arms, 1), n_arms))
+        m = n_calibrated
         calibrated = everything if m == n_arms else np.sort(rng.choice(n_arms, m, replace=False))
         deltas = [_pull(eng, calibrated, X, y, rng, batch_size, step, -1, replace, progress)
                   for _ in range(calibration_batches)]
@@ -108,6 +115,36 @@ def bandit_step(eng, n_arms: int, X, y: torch.Tensor, *, method: str, rounds: in
         scores = estimates * counts
     info = {"rng": policy.rng, "n_clipped": transform.n_clipped_, "n_rewards": transform.n_rewards_}
     return estimates, counts, scores, pulls, info
+
+
+def exploration_params(method: str, policy_params: dict | None, *, budget: int, n_remove: int | None) -> dict:
+    """``policy_params`` of ``method`` with what the loop fills in for a pure-exploration policy.
+
+    For a method of ``policies.EXPLORATION``: ``budget`` (the step's pulls) is always the loop's,
+    so giving it raises; ``top_k`` is ``n_remove`` when that is known (then giving it raises: the
+    pruning amount sets it), else it must be in ``policy_params`` (``BanditImportance``, which
+    does not know how many channels the pruner removes). Other methods' parameters pass unchanged.
+
+    Examples
+    --------
+    >>> exploration_params("successive_rejects", None, budget=100, n_remove=8)
+    {'budget': 100, 'top_k': 8}
+    >>> exploration_params("ucb1", {"c": 1.0}, budget=100, n_remove=8)
+    {'c': 1.0}
+    """
+    params = dict(policy_params or {})
+    if method not in policies.EXPLORATION:
+        return params
+    if "budget" in params:
+        raise ValueError(f"policy_params['budget'] is set by the pruning loop for {method!r} (every pull of a "
+                         "step, calibration included): give rounds, arms_per_round and calibration_batches instead")
+    if n_remove is not None and "top_k" in params:
+        raise ValueError(f"policy_params['top_k'] is set by the pruning amount for {method!r} (the units a step "
+                         "removes): leave it out")
+    if n_remove is None and "top_k" not in params:
+        raise ValueError(f"{method!r} needs the number of units to identify: pass policy_params={{'top_k': n}} "
+                         "(the channels the pruner removes per step)")
+    return {**params, "budget": int(budget), "top_k": int(params.get("top_k", n_remove))}
 
 
 def _pull(eng, arm_ids, X, y, rng, batch_size, step, rnd, replace=False, progress=None,

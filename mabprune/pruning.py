@@ -21,7 +21,7 @@ from torch import nn
 
 from . import baselines, inputs, policies
 from .arms import ArmSet, find_arms
-from .bandit import bandit_step, progress_bar
+from .bandit import bandit_step, exploration_params, progress_bar
 from .baselines import baseline_removal
 from .engine import ENGINES, make_engine, make_loss
 from .masks import unit_means
@@ -134,7 +134,10 @@ def prune(model: nn.Module, data, *, method: str = "ucb1", amount: float = 0.5,
         or a baseline (``magnitude``, ``activation_variation``, ``taylor``, ``random``,
         ``none``); or a reference beyond the paper: ``uniform`` (the same pulls allocated
         round-robin, the policies' control) or ``exact`` (the exact single-unit removal effect
-        on the whole reward split, :mod:`mabprune.truth`).
+        on the whole reward split, :mod:`mabprune.truth`); or a pure-exploration policy beyond
+        the paper (``successive_rejects``, ``successive_halving``: :mod:`mabprune.policies.exploration`),
+        which spends the step's pulls identifying the units it removes (its ``budget`` and
+        ``top_k`` are filled in; ``rank_by="mean"`` only).
     amount : float, default=0.5
         Fraction of the hidden units to remove, in (0, 1).
     loss_fn : {"cross_entropy", "mse"}, torch.nn loss module or callable, default="cross_entropy"
@@ -299,8 +302,8 @@ def _check_arguments(*, method, amount, rounds, batch_size, arms_per_round, step
                      definition="default") -> tuple[str, str]:
     """Every argument of :func:`prune` checked before any compute; returns the resolved baseline
     variant and definition."""
-    if method not in METHODS + REFERENCES:
-        raise ValueError(f"unknown method {method!r}: use one of {METHODS + REFERENCES}")
+    if method not in METHODS + REFERENCES + policies.EXPLORATION:
+        raise ValueError(f"unknown method {method!r}: use one of {METHODS + REFERENCES + policies.EXPLORATION}")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")  # numpy's own error names no value
     if isinstance(amount, (bool, np.bool_)) or not isinstance(amount, (int, float, np.integer, np.floating)) \
@@ -318,8 +321,13 @@ def _check_arguments(*, method, amount, rounds, batch_size, arms_per_round, step
                                  ("baseline_variant", baseline_variant, ("auto",) + baselines.VARIANTS)):
         if value not in allowed:
             raise ValueError(f"unknown {name} {value!r}: use one of {tuple(allowed)}")
+    if method in policies.EXPLORATION and rank_by != "mean":
+        raise ValueError(f"method {method!r} ranks by its decisions (accepted, then undecided by mean, then "
+                         f"rejected): use rank_by='mean', not {rank_by!r}")
     if method in policies.PLAYABLE:
-        probe = policies.make(method, 2, seed=0, **dict(policy_params or {}))  # raises on unknown or bad parameters
+        # raises on unknown or bad parameters (and on the budget or top_k the loop fills in)
+        params = exploration_params(method, policy_params, budget=2, n_remove=1)
+        probe = policies.make(method, 2, seed=0, **params)
         if probe.needs_unit_rewards and not make_reward(reward).bounded:
             raise ValueError(f"method {method!r} needs rewards in [0, 1]: use reward='unit' or 'margin', not {reward!r}")
     elif policy_params:
@@ -411,7 +419,8 @@ def _bandit_scores(work, arms: ArmSet, X, y, *, step, n_remove, fill, ledger, en
             eng, arms.n_arms, X, y, method=method, rounds=step_rounds, arms_per_round=arms_per_round,
             reward=reward, rank_by=rank_by, batch_size=batch_size, seed=seed + step, step=step, rng=rng,
             policy_params=policy_params, history=ledger.history, margin=margin,
-            calibration_batches=calibration_batches, replace=replace, progress=bar and bar.update)
+            calibration_batches=calibration_batches, replace=replace, progress=bar and bar.update,
+            n_remove=n_remove)
     finally:
         if bar is not None:
             bar.close()

@@ -32,7 +32,7 @@ from torch import nn
 
 from . import inputs, policies
 from .arms import find_arms
-from .bandit import bandit_step, progress_bar
+from .bandit import bandit_step, exploration_params, progress_bar
 from .engine import make_engine, make_loss
 from .rewards import make_reward, reward_batch
 
@@ -53,7 +53,10 @@ class BanditImportance(tp.importance.Importance):
     data : DataLoader or (X, y)
         The reward (validation) data, as for :func:`mabprune.prune`.
     method : str, default="ucb1"
-        A bandit policy of :mod:`mabprune.policies`.
+        A bandit policy of :mod:`mabprune.policies` (``policies.PLAYABLE``: the paper's six,
+        ``uniform``, or a pure-exploration policy of ``policies.EXPLORATION``, which needs
+        ``policy_params={"top_k": n}``, the channels the pruner removes per step, and plays the
+        step's pulls as its budget).
     rounds : int, optional
         Rounds in total; with ``steps`` pruner steps each step plays ``rounds // steps``
         (the first ``rounds % steps`` steps one more), after a calibration pass over every
@@ -119,8 +122,12 @@ class BanditImportance(tp.importance.Importance):
             raise ValueError(f"pulls_per_arm must be a positive number, got {pulls_per_arm!r}")
         self.pulls_per_arm, self.progress, self.heads = pulls_per_arm, progress, heads
         self.min_pulls = int(min_pulls)
-        if method not in policies.POLICIES:
-            raise ValueError(f"method {method!r} is not a bandit policy: use one of {tuple(policies.POLICIES)}")
+        if method not in policies.PLAYABLE:
+            raise ValueError(f"method {method!r} is not a bandit policy: use one of {tuple(policies.PLAYABLE)}")
+        if method in policies.EXPLORATION:   # the pruner's count per step is not known here: top_k is given
+            exploration_params(method, policy_params, budget=1, n_remove=None)   # raises without top_k
+            if rank_by != "mean":
+                raise ValueError(f"method {method!r} ranks by its decisions: use rank_by='mean', not {rank_by!r}")
         self.X, self.y = inputs.as_tensors(data, target)  # the same reading of the data as prune()
         self.method, self.rounds, self.steps, self.arms_per_round = method, rounds, steps, arms_per_round
         self.batch_size, self.reward, self.rank_by, self.loss = batch_size, reward, rank_by, make_loss(loss_fn)

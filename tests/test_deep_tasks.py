@@ -160,3 +160,24 @@ def test_notebook_on_deep_tasks(shared_data, tmp_path):
     assert "LeNet5" in text and "LSTMClassifier" in text
     if (REPO.parent / "shared" / "paper" / "authors" / "deep_learning.csv").is_file():
         assert "LeCun (MNIST)" in text and "LSTM (IMDB)" in text
+
+
+def test_max_val_rows_moves_the_other_validation_rows_to_training():
+    from mabprune.data.dataset import Dataset
+
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    y = np.arange(20)
+    ds = Dataset("t", "image", "classification", X[:10], y[:10], X[10:16], y[10:16], X[16:], y[16:], 20, {})
+    capped = deep_tasks._cap_validation(ds, 4)
+    assert len(capped.y_val) == 4 and len(capped.y_train) == 12 and len(capped.y_test) == 4
+    assert sorted(np.concatenate([capped.y_train, capped.y_val]).tolist()) == list(range(16))
+    assert deep_tasks._cap_validation(capped, 10) is capped   # fewer rows than the cap: unchanged
+    with pytest.raises(ValueError, match="max_val_rows.*0"):
+        deep_tasks.load_task("lenet@vision:mnist", max_val_rows=0)
+
+
+def test_max_val_rows_enters_the_keys_only_where_a_recipe_sets_it():
+    assert deep_tasks.grid_params("lstm@text:sst2", "standard")["train"]["max_val_rows"] == 2000
+    assert "max_val_rows" not in deep_tasks.grid_params("lenet@vision:mnist", "standard")["train"]
+    assert "max_val_rows" not in deep_tasks.grid_params("lstm@text:sst2", "quick")["train"]
+    assert "max_val_rows" not in deep_tasks.data_params(0.2, 0.2, None)

@@ -144,3 +144,19 @@ def test_the_no_fine_tuning_score_reuses_what_is_known(tmp_path, monkeypatch):
     for method in ("ucb1", "magnitude"):
         pick = lambda df: df[(df["kind"] == "prune") & (df["method"] == method)].iloc[0]  # noqa: E731
         assert pick(tuned)["score_no_ft"] == pick(plain)["metric_after"], method
+
+
+def test_the_standard_deep_grid_is_the_cpu_protocol_and_leaves_other_keys_alone():
+    """One step, one calibration pull per arm, 40 rounds, a three-point sweep (issue 17 §4); the
+    calibration setting enters a run's key only where it is not the default of 4."""
+    spec = grid_spec("deep_learning", "standard")
+    assert (spec.steps, spec.calibration_batches, spec.rounds, spec.sweep_amounts) == (1, 1, 40, (0.25, 0.5, 0.75))
+    assert len(spec.datasets) >= 12 and len({t.split("@")[0] for t in spec.datasets}) >= 6
+    runs = {(r["method"], r["kind"], r["amount"]): r["params"]["prune"] for r in plan_runs(spec)}
+    assert runs[("ucb1", "prune", 0.5)]["calibration_batches"] == 1
+    assert runs[("uniform", "prune", 0.5)]["calibration_batches"] == 1
+    assert "calibration_batches" not in runs[("magnitude", "prune", 0.5)]   # it pulls nothing
+    quick = plan_runs(grid_spec("deep_learning", "quick", datasets=["sklearn:digits"]))
+    assert all("calibration_batches" not in r["params"].get("prune", {}) for r in quick)
+    with pytest.raises(ValueError, match="calibration_batches"):
+        grid_spec("deep_learning", "standard", calibration_batches=0)

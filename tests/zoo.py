@@ -153,3 +153,57 @@ def build(name):
     make, inputs, n_classes = zoo()[name]
     torch.manual_seed(0)
     return _randomise_batchnorm(make()), inputs, n_classes
+
+
+# ----------------------------------------------------------- narrow members of each family
+# benchmarks/zoo.py runs every torchvision classifier at full width; the fast tests run the
+# same checks (benchmarks/zoo.py::run_one) on a narrow member of each family, built with
+# torchvision's own classes and block configurations, so that each takes seconds. Swin (v1, v2)
+# and MaxViT are not here: even at embed_dim 8 and 16x16 inputs a run took over 4 minutes on
+# the shared 2 cores (Torch-Pruning's graph walk warns "Maximum recursive depth reached!");
+# their full models are rows of benchmarks/results/zoo.csv.
+
+def _efficientnet(arch, width, depth):
+    from torchvision.models import efficientnet
+    setting, last = efficientnet._efficientnet_conf(arch, width_mult=width, depth_mult=depth)
+    return efficientnet.EfficientNet(setting, dropout=0.0, num_classes=10, last_channel=last)
+
+
+def _efficientnet_v2():
+    """EfficientNetV2's blocks (fused MBConv, then MBConv with squeeze-excitation), narrow: its
+    configuration in torchvision has no width multiplier."""
+    from torchvision.models.efficientnet import EfficientNet, FusedMBConvConfig, MBConvConfig
+    setting = [FusedMBConvConfig(1, 3, 1, 8, 8, 1), FusedMBConvConfig(4, 3, 2, 8, 16, 2),
+               MBConvConfig(4, 3, 2, 16, 24, 2)]
+    return EfficientNet(setting, dropout=0.0, num_classes=10, last_channel=64)
+
+
+def _regnet(group_width, se_ratio=None):
+    from torchvision.models.regnet import BlockParams, RegNet
+    params = BlockParams.from_init_params(depth=4, w_0=8, w_a=8.0, w_m=2.0, group_width=group_width, se_ratio=se_ratio)
+    return RegNet(params, stem_width=8, num_classes=10)
+
+
+def family_models():
+    """Family -> ``(build, size)``: a narrow torchvision model of the family and its input size."""
+    tv = torchvision.models
+    from torchvision.models.convnext import CNBlockConfig
+    from torchvision.models.resnet import Bottleneck
+    return {
+        "resnet": (lambda: tv.resnet18(num_classes=10), 32),
+        "resnext": (lambda: tv.ResNet(Bottleneck, [1, 1, 1, 1], num_classes=10, groups=4, width_per_group=4), 32),
+        "mobilenet_v2": (lambda: tv.mobilenet_v2(num_classes=10, width_mult=0.25), 32),
+        "mobilenet_v3": (lambda: tv.mobilenet_v3_small(num_classes=10, width_mult=0.25), 32),
+        "mnasnet": (lambda: tv.mnasnet0_5(num_classes=10), 32),
+        "efficientnet": (lambda: _efficientnet("efficientnet_b0", 0.25, 0.25), 32),
+        "efficientnet_v2": (_efficientnet_v2, 32),
+        "densenet": (lambda: tv.DenseNet(growth_rate=6, block_config=(2, 2), num_init_features=8, bn_size=2,
+                                         num_classes=10), 32),
+        "regnet_x": (lambda: _regnet(4), 32),
+        "regnet_y": (lambda: _regnet(4, se_ratio=0.25), 32),
+        "squeezenet": (lambda: tv.squeezenet1_1(num_classes=10), 32),
+        "shufflenet_v2": (lambda: tv.ShuffleNetV2([4, 2, 2], [4, 8, 16, 32, 32], num_classes=10), 32),
+        "convnext": (lambda: tv.ConvNeXt([CNBlockConfig(8, 16, 1), CNBlockConfig(16, None, 1)], num_classes=10), 32),
+        "vit": (lambda: tv.VisionTransformer(image_size=16, patch_size=8, num_layers=1, num_heads=2, hidden_dim=16,
+                                             mlp_dim=24, num_classes=10), 16),
+    }

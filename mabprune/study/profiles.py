@@ -299,8 +299,10 @@ PROFILES: dict[str, Profile] = {
         "diabetes, make_regression and Friedman 1-3; deep learning on sklearn digits (CNN) and "
         "the synthetic parity and modular-sum tasks (MLP). All 11 methods, all 9 regressors and "
         "all 8 standard classifiers, seeds 0-4, amount 0.5, 100 rounds of 16 arms, 3 fine-tuning epochs; the sweep runs UCB1, "
-        "Thompson sampling, magnitude and random at 0.1, 0.3, 0.5, 0.7 and 0.9. Each notebook "
-        "takes at most about 3 minutes on 2 CPU cores.",
+        "Thompson sampling, magnitude and random at 0.1, 0.3, 0.5, 0.7 and 0.9. The tabular notebooks "
+        "take under a minute each from the committed records; the deep-learning notebook computes its "
+        "quick runs when they are not in the store (about 10 minutes on 2 shared CPU cores; `make book` "
+        "prints each notebook's time).",
         dict(_EMBEDDED),
         (0, 1, 2, 3, 4),
         dict(_SETTINGS, rounds=100) | {"methods": METHODS, "regressors": REGRESSORS, "classifiers": CLASSIFIERS},
