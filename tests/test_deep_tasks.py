@@ -134,7 +134,8 @@ def test_fine_tuning_clips_with_the_recipe_norm_and_differs_only_through_it(shar
 def test_standard_and_full_plans_name_the_tasks():
     standard = grid_spec("deep_learning", "standard")
     assert "lenet@vision:mnist" in standard.datasets and "memn2n@babi10k:qa1" in standard.datasets
-    assert {"resnet20@vision:kmnist", "transformer@text:mr", "mlp@text:ag_news"} <= set(standard.datasets)
+    assert {"resnet20@vision:kmnist", "transformer@text:sst2", "mlp@text:ag_news"} <= set(standard.datasets)
+    assert set(standard.datasets) < set(grid_spec("deep_learning", "full").datasets)   # full: every standard task too
     runs = plan_runs(standard)
     lenet = next(r for r in runs if r["dataset"] == "lenet@vision:mnist")
     assert lenet["params"]["model"]["arch"] == "lenet" and lenet["key"].startswith("lenet@vision:mnist|")
