@@ -179,8 +179,9 @@ def book_parameters(name: str, known: Mapping, profiles: Mapping[str, str], *, r
     """The papermill parameters ``book-notebooks`` gives notebook ``name``.
 
     A family notebook (:data:`FAMILY_NOTEBOOKS`) gets its family's profile; a notebook with a
-    ``profiles`` parameter gets the whole mapping when the families differ (and ``profile``
-    when they agree); any other gets ``profile`` when every family has the same one.
+    ``profiles`` parameter gets the whole mapping, even when the families agree (so that the
+    verdict matrix applies the book's rule: a standard matrix not computed falls back to quick,
+    never computed by a build); any other gets ``profile`` when every family has the same one.
     ``results_dir`` and ``data_root`` go to the notebooks that take them; only parameters the
     notebook declares (``known``, from papermill's ``inspect_notebook``) are passed.
 
@@ -209,10 +210,10 @@ def book_parameters(name: str, known: Mapping, profiles: Mapping[str, str], *, r
     distinct = set(profiles.values())
     if name in FAMILY_NOTEBOOKS:
         params: dict = {"profile": profiles[FAMILY_NOTEBOOKS[name]]}
+    elif "profiles" in known:   # the book's rules even when the families agree (a matrix not computed falls back)
+        params = {"profiles": dict(profiles)}
     elif len(distinct) == 1:
         params = {"profile": next(iter(distinct))}
-    elif "profiles" in known:
-        params = {"profiles": dict(profiles)}
     elif "profile" in known:
         raise ValueError(f"{name} takes one profile but the families are at different profiles "
                          f"({format_profiles(profiles)}): give it a 'profiles' parameter, or pass --profile")

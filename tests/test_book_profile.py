@@ -170,11 +170,16 @@ def test_book_parameters_of_every_notebook_on_a_mix():
     for name in ("statistical_analysis", "verdict_matrix", "authors_tables"):
         assert got[name] == {"profiles": MIXED}, name
     assert got["performance"] == got["environment"] == {}
-    # One profile for all: every notebook that takes a profile gets it, and no mapping.
-    same = dict.fromkeys(GRID_FAMILIES, "quick")
+    # One profile for all: a notebook with a `profiles` parameter still gets the mapping (the verdict
+    # matrix then applies the book's fallback rule instead of computing a standard matrix); every
+    # other notebook that takes a profile gets it.
+    same = dict.fromkeys(GRID_FAMILIES, "standard")
     for name, k in known.items():
         params = cli.book_parameters(name, k, same, data_root="/data")
-        assert params.get("profile") == ("quick" if "profile" in k else None) and "profiles" not in params
+        if "profiles" in k:
+            assert params.get("profiles") == same and "profile" not in params, name
+        else:
+            assert params.get("profile") == ("standard" if "profile" in k else None) and "profiles" not in params
         assert params.get("data_root") == ("/data" if "data_root" in k else None)
     # A chapter that cannot take a mix, and one store for a mix, are refused.
     with pytest.raises(ValueError, match="takes one profile"):
