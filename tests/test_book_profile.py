@@ -204,8 +204,9 @@ def test_book_notebooks_passes_each_notebook_its_profiles(monkeypatch, tmp_path,
     # --profile quick: everything at quick (make book PROFILE=quick), whatever the records cover.
     calls.clear()
     assert cli.main(["book-notebooks", "--profile", "quick", "--output-dir", str(tmp_path)]) == 0
-    assert {c[0]: c[2] for c in calls}["statistical_analysis"] == {"profile": "quick"}
-    assert all(c[2].get("profile", "quick") == "quick" for c in calls)
+    quick = dict.fromkeys(GRID_FAMILIES, "quick")
+    assert {c[0]: c[2] for c in calls}["statistical_analysis"] == {"profiles": quick}
+    assert all(c[2].get("profile", "quick") == "quick" and c[2].get("profiles", quick) == quick for c in calls)
     # --profiles: the line default-profile --per-family prints.
     calls.clear()
     line = "classification=quick regression=standard deep_learning=quick"
