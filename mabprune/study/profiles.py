@@ -133,7 +133,7 @@ class GridSpec:
     baseline_definitions : {"protocol4", "reference"}
         Which formulas Taylor and magnitude use (:data:`mabprune.baselines.DEFINITION_SETS`):
         ``reference`` (Molchanov et al. 2019's Taylor, the incoming-weight norm) in the standard
-        and full deep-learning grids; ``protocol4`` (|Σ a·∂L/∂a| over the split, the
+        and full deep-learning grids; ``protocol4`` (``|Σ a·∂L/∂a|`` over the split, the
         incoming+outgoing norm) in every other grid, whose records were computed under it.
         ``reference`` makes the runs protocol 5 (:data:`mabprune.study.plan.PROTOCOL_VERSION`).
     """
